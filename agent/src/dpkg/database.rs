@@ -1,0 +1,349 @@
+//! Read access to one dpkg database (`/var/lib/dpkg` under some root: the host's, or a
+//! container's under `/proc/PID/root`). Everything is read directly from the files; no
+//! `dpkg-query` is forked.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use super::diversions::Diversions;
+use super::status::{PackageStatus, parse_status};
+use super::usrmerge::other_spelling;
+use crate::roots::under;
+
+/// Where the dpkg database lives relative to the filesystem root.
+pub const ADMIN_DIR: &str = "/var/lib/dpkg";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DpkgError {
+    #[error("failed to read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn read_err(path: &Path) -> impl FnOnce(io::Error) -> DpkgError + '_ {
+    move |source| DpkgError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The package that owns a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathOwner {
+    /// Info name of the package (`bash`, `libssl3:amd64`).
+    pub package: String,
+    /// How the path was found: as given, under its other merged-/usr spelling, or through
+    /// a diversion.
+    pub via: OwnerVia,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerVia {
+    Exact,
+    UsrMerge,
+    Diversion,
+}
+
+/// One dpkg database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    admin: PathBuf,
+}
+
+/// One `upgrade`/`install` line of `dpkg.log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedChange {
+    /// `<none>` on first install is mapped to `None`.
+    pub previous_version: Option<String>,
+    pub version: String,
+    /// `YYYY-MM-DD HH:MM:SS` in the host's local time, as dpkg writes it.
+    pub at: String,
+}
+
+impl Database {
+    /// The database of the filesystem rooted at `fs_root`.
+    pub fn new(fs_root: &Path) -> Self {
+        Database {
+            admin: under(fs_root, Path::new(ADMIN_DIR)),
+        }
+    }
+
+    pub fn admin_dir(&self) -> &Path {
+        &self.admin
+    }
+
+    /// True when the root has a dpkg database at all (not Debian-based otherwise).
+    pub fn exists(&self) -> bool {
+        self.admin.join("status").is_file()
+    }
+
+    /// Every package paragraph of the status file.
+    pub fn status(&self) -> Result<Vec<PackageStatus>, DpkgError> {
+        let path = self.admin.join("status");
+        let text = fs::read(&path).map_err(read_err(&path))?;
+        Ok(parse_status(&String::from_utf8_lossy(&text)))
+    }
+
+    /// The diversions; an absent file means none.
+    pub fn diversions(&self) -> Result<Diversions, DpkgError> {
+        let path = self.admin.join("diversions");
+        match fs::read(&path) {
+            Ok(b) => Ok(Diversions::parse(&String::from_utf8_lossy(&b))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Diversions::default()),
+            Err(e) => Err(read_err(&path)(e)),
+        }
+    }
+
+    /// Path of an info file of a package (`info/NAME.EXT`).
+    pub fn info_file(&self, info_name: &str, ext: &str) -> PathBuf {
+        self.admin.join("info").join(format!("{info_name}.{ext}"))
+    }
+
+    /// Unix time of the package's last unpack: dpkg rewrites `NAME.list` on every
+    /// install, upgrade and reinstall.
+    pub fn changed_at(&self, info_name: &str) -> Option<i64> {
+        let meta = fs::metadata(self.info_file(info_name, "list")).ok()?;
+        let t = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        i64::try_from(t.as_secs()).ok()
+    }
+
+    /// The paths of a package's `.list` file.
+    pub fn file_list(&self, info_name: &str) -> Result<Vec<String>, DpkgError> {
+        let path = self.info_file(info_name, "list");
+        let text = fs::read(&path).map_err(read_err(&path))?;
+        Ok(String::from_utf8_lossy(&text)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Finds the owning package of each path in one pass over all `.list` files.
+    ///
+    /// Only the asked-for paths are kept in memory, so this costs one sequential read of
+    /// the file lists however many packages there are. Paths are resolved under both
+    /// merged-/usr spellings and through diversions. Paths owned by no package are
+    /// absent from the result.
+    pub fn owners<'a>(
+        &self,
+        paths: impl IntoIterator<Item = &'a str>,
+    ) -> Result<HashMap<String, PathOwner>, DpkgError> {
+        let diversions = self.diversions()?;
+        let mut result: HashMap<String, PathOwner> = HashMap::new();
+        // spelling -> (queried path, how, package to skip)
+        let mut wanted: HashMap<Vec<u8>, Vec<(String, OwnerVia, Option<String>)>> = HashMap::new();
+        for path in paths {
+            if let Some(d) = diversions.diverted_from(path) {
+                if let Some(by) = &d.by {
+                    result.insert(
+                        path.to_string(),
+                        PathOwner {
+                            package: by.clone(),
+                            via: OwnerVia::Diversion,
+                        },
+                    );
+                    continue;
+                }
+            }
+            let (lookup, via, skip) = match diversions.diverted_to(path) {
+                Some(d) => (d.from.clone(), OwnerVia::Diversion, d.by.clone()),
+                None => (path.to_string(), OwnerVia::Exact, None),
+            };
+            let other = other_spelling(&lookup);
+            wanted.entry(lookup.into_bytes()).or_default().push((
+                path.to_string(),
+                via,
+                skip.clone(),
+            ));
+            if let Some(o) = other {
+                let via = if via == OwnerVia::Exact {
+                    OwnerVia::UsrMerge
+                } else {
+                    via
+                };
+                wanted
+                    .entry(o.into_bytes())
+                    .or_default()
+                    .push((path.to_string(), via, skip));
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(result);
+        }
+        let info = self.admin.join("info");
+        let dir = fs::read_dir(&info).map_err(read_err(&info))?;
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(pkg) = name.to_str().and_then(|n| n.strip_suffix(".list")) else {
+                continue;
+            };
+            // A list that vanished or cannot be read (a package being removed) is skipped:
+            // its files are then reported as unowned rather than failing the scan.
+            let Ok(bytes) = fs::read(entry.path()) else {
+                continue;
+            };
+            for line in bytes.split(|b| *b == b'\n') {
+                let Some(queries) = wanted.get(line) else {
+                    continue;
+                };
+                for (path, via, skip) in queries {
+                    if skip.as_deref() == Some(pkg) {
+                        continue;
+                    }
+                    let better = match result.get(path) {
+                        None => true,
+                        // An exact match beats one under the other spelling.
+                        Some(prev) => prev.via == OwnerVia::UsrMerge && *via == OwnerVia::Exact,
+                    };
+                    if better {
+                        result.insert(
+                            path.clone(),
+                            PathOwner {
+                                package: pkg.to_string(),
+                                via: *via,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// The last `install`/`upgrade` line of `/var/log/dpkg.log` for each package whose bare
+    /// name is in `names`. The log is rotated, so older changes are simply not found.
+    pub fn logged_changes(fs_root: &Path, names: &[&str]) -> HashMap<String, LoggedChange> {
+        let path = under(fs_root, Path::new("/var/log/dpkg.log"));
+        let Ok(bytes) = fs::read(path) else {
+            return HashMap::new();
+        };
+        parse_dpkg_log(&String::from_utf8_lossy(&bytes), names)
+    }
+}
+
+/// Parses `dpkg.log` text, keeping the latest change of each wanted package (bare name).
+pub fn parse_dpkg_log(text: &str, names: &[&str]) -> HashMap<String, LoggedChange> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        let mut w = line.split(' ');
+        let (Some(date), Some(time), Some(action), Some(pkg), Some(old), Some(new)) =
+            (w.next(), w.next(), w.next(), w.next(), w.next(), w.next())
+        else {
+            continue;
+        };
+        if action != "upgrade" && action != "install" {
+            continue;
+        }
+        let bare = pkg.split(':').next().unwrap_or(pkg);
+        if !names.contains(&bare) {
+            continue;
+        }
+        out.insert(
+            bare.to_string(),
+            LoggedChange {
+                previous_version: (old != "<none>").then(|| old.to_string()),
+                version: new.to_string(),
+                at: format!("{date} {time}"),
+            },
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = under(root, Path::new(rel));
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(p, text).expect("write");
+    }
+
+    #[test]
+    fn owners_resolve_usrmerge_archs_and_diversions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(
+            root,
+            "/var/lib/dpkg/status",
+            "Package: libc6\nStatus: install ok installed\n",
+        );
+        write(
+            root,
+            "/var/lib/dpkg/info/libc6:amd64.list",
+            "/.\n/lib\n/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libc.so.6\n",
+        );
+        write(
+            root,
+            "/var/lib/dpkg/info/libssl3:amd64.list",
+            "/usr/lib/x86_64-linux-gnu/libssl.so.3\n",
+        );
+        write(root, "/var/lib/dpkg/info/coreutils.list", "/bin/ls\n");
+        write(
+            root,
+            "/var/lib/dpkg/info/my-ls.list",
+            "/bin/ls\n/usr/local/x\n",
+        );
+        write(
+            root,
+            "/var/lib/dpkg/diversions",
+            "/bin/ls\n/bin/ls.distrib\nmy-ls\n",
+        );
+        let db = Database::new(root);
+        let found = db
+            .owners([
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+                "/bin/ls",
+                "/bin/ls.distrib",
+                "/opt/unowned/lib.so",
+            ])
+            .expect("owners");
+        let get = |p: &str| found.get(p).map(|o| (o.package.as_str(), o.via));
+        assert_eq!(
+            get("/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            Some(("libc6:amd64", OwnerVia::UsrMerge))
+        );
+        assert_eq!(
+            get("/usr/lib/x86_64-linux-gnu/libssl.so.3"),
+            Some(("libssl3:amd64", OwnerVia::Exact))
+        );
+        assert_eq!(get("/bin/ls"), Some(("my-ls", OwnerVia::Diversion)));
+        assert_eq!(
+            get("/bin/ls.distrib"),
+            Some(("coreutils", OwnerVia::Diversion))
+        );
+        assert_eq!(get("/opt/unowned/lib.so"), None);
+    }
+
+    #[test]
+    fn dpkg_log_keeps_latest_change() {
+        let log = "\
+2026-11-01 10:00:00 install libssl3:amd64 <none> 3.0.11-1
+2026-11-20 09:30:01 upgrade libssl3:amd64 3.0.11-1 3.0.13-1
+2026-11-20 09:30:02 status unpacked libssl3:amd64 3.0.13-1
+2026-11-20 09:30:03 upgrade bash:amd64 5.2-1 5.2-2
+truncated line
+";
+        let m = parse_dpkg_log(log, &["libssl3"]);
+        assert_eq!(m.len(), 1);
+        let c = &m["libssl3"];
+        assert_eq!(c.previous_version.as_deref(), Some("3.0.11-1"));
+        assert_eq!(c.version, "3.0.13-1");
+        assert_eq!(c.at, "2026-11-20 09:30:01");
+        assert_eq!(
+            parse_dpkg_log(log, &["bash"])["bash"]
+                .previous_version
+                .as_deref(),
+            Some("5.2-1")
+        );
+    }
+}
