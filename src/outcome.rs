@@ -68,11 +68,18 @@ pub enum Failure {
 #[derive(Debug, Clone)]
 pub enum FleetEvent {
     /// The run starts with this many hosts.
-    Started { hosts: usize },
+    Started {
+        hosts: usize,
+    },
     /// Work on a host began.
-    HostStarted { host: String },
+    HostStarted {
+        host: String,
+    },
     /// A host moved to another phase (connect, upload, probe).
-    HostPhase { host: String, phase: Phase },
+    HostPhase {
+        host: String,
+        phase: Phase,
+    },
     HostFinished(Box<HostOutcome>),
 }
 
