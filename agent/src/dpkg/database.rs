@@ -142,7 +142,7 @@ impl Database {
         let diversions = self.diversions()?;
         let mut result: HashMap<String, PathOwner> = HashMap::new();
         // spelling -> (queried path, how, package to skip)
-        let mut wanted: HashMap<Vec<u8>, Vec<(String, OwnerVia, Option<String>)>> = HashMap::new();
+        let mut wanted: HashMap<Vec<u8>, Vec<Query>> = HashMap::new();
         for path in paths {
             if let Some(by) = diversions.diverted_from(path).and_then(|d| d.by.as_ref()) {
                 result.insert(
