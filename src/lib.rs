@@ -4,5 +4,7 @@ the static probe to each host, and renders what it finds for people and pipeline
 */
 
 pub mod cli;
+pub mod deploy;
 pub mod exit;
 pub mod outcome;
+pub mod transport;

@@ -1,0 +1,9 @@
+//! Getting the probe onto a host and running it: the embedded binaries, the host-side
+//! script, and the exchange over one SSH exec channel.
+
+mod embedded;
+
+pub use embedded::{
+    EmbeddedProbe, embedded_probe, embedded_probe_sha256, embedded_probes, normalize_arch,
+    unsupported_arch_message,
+};

@@ -1,0 +1,19 @@
+//! SSH transport on russh and tokio: where to connect (inventory + ssh_config), whether to
+//! trust the host (known_hosts), how to authenticate (agent, key files), and the session
+//! itself, jump hosts included.
+
+mod auth;
+mod known_hosts;
+mod pattern;
+mod session;
+mod ssh_config;
+mod target;
+
+pub use auth::{Credentials, PassphrasePrompt};
+pub use known_hosts::{HostKeyCheck, KnownHosts, fingerprint};
+pub use pattern::{pattern_list_match, wildcard_match};
+pub use session::{
+    ConnectError, Connection, HostKeyChecker, SessionOptions, client_config, connect,
+};
+pub use ssh_config::{HostSettings, SshConfig};
+pub use target::{Endpoint, Resolver, Route, SshTarget};

@@ -1,0 +1,292 @@
+//! Opening an authenticated SSH session to a host, through its jump hosts if any: TCP with
+//! nodelay, SSH keepalives, host-key checking on every hop, and failures classified for the
+//! fleet report.
+//!
+//! A jump hop is an SSH session whose `direct-tcpip` channel carries the next hop's SSH
+//! session, so no `ssh` binary is involved and each hop's host key is checked here.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::PublicKeyOrCertificate;
+use tokio::net::TcpStream;
+
+use super::auth::Credentials;
+use super::known_hosts::{HostKeyCheck, KnownHosts, fingerprint};
+use super::target::{Endpoint, Route};
+use crate::outcome::{Failure, Phase};
+
+/// What every connection of a run shares.
+#[derive(Debug)]
+pub struct SessionOptions {
+    pub connect_timeout: Duration,
+    pub known_hosts: Arc<KnownHosts>,
+    pub accept_new_host_keys: bool,
+    pub credentials: Arc<Credentials>,
+    pub ssh: Arc<client::Config>,
+}
+
+/// The russh client configuration patchgap uses: nodelay (the exchange is many small
+/// round trips) and keepalives so that a frozen host is noticed.
+pub fn client_config() -> client::Config {
+    client::Config {
+        nodelay: true,
+        keepalive_interval: Some(Duration::from_secs(10)),
+        keepalive_max: 3,
+        ..client::Config::default()
+    }
+}
+
+/// A host that could not be reached, authenticated to, or trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    pub failure: Failure,
+    pub message: String,
+}
+
+impl ConnectError {
+    fn new(failure: Failure, message: impl Into<String>) -> Self {
+        Self {
+            failure,
+            message: message.into(),
+        }
+    }
+}
+
+/// An authenticated session; keeps the jump sessions it runs through alive.
+pub struct Connection {
+    pub handle: Handle<HostKeyChecker>,
+    _jumps: Vec<Handle<HostKeyChecker>>,
+}
+
+impl Connection {
+    /// Ends the session politely so sshd frees its slot at once.
+    pub async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        for jump in self._jumps.iter().rev() {
+            let _ = jump
+                .disconnect(russh::Disconnect::ByApplication, "", "en")
+                .await;
+        }
+    }
+}
+
+/// Connects along `route`, reporting the phase as it goes.
+pub async fn connect(
+    route: &Route,
+    options: &SessionOptions,
+    mut phase: impl FnMut(Phase),
+) -> Result<Connection, ConnectError> {
+    phase(Phase::Connecting);
+    let hops: Vec<&Endpoint> = route.jumps.iter().chain([&route.target]).collect();
+    let mut sessions: Vec<Handle<HostKeyChecker>> = Vec::new();
+    for (index, hop) in hops.iter().enumerate() {
+        let what = if index + 1 == hops.len() {
+            format!("{}:{}", hop.host, hop.port)
+        } else {
+            format!("jump host {}:{}", hop.host, hop.port)
+        };
+        let (checker, refusal) = HostKeyChecker::new(hop, options);
+        let handshake = async {
+            match sessions.last() {
+                None => {
+                    let tcp = TcpStream::connect((hop.host.as_str(), hop.port))
+                        .await
+                        .map_err(|err| {
+                            ConnectError::new(
+                                Failure::Unreachable,
+                                format!("cannot connect to {what}: {err}"),
+                            )
+                        })?;
+                    let _ = tcp.set_nodelay(true);
+                    client::connect_stream(options.ssh.clone(), tcp, checker).await
+                }
+                Some(previous) => {
+                    let channel = previous
+                        .channel_open_direct_tcpip(
+                            hop.host.clone(),
+                            u32::from(hop.port),
+                            "127.0.0.1",
+                            0,
+                        )
+                        .await
+                        .map_err(|err| {
+                            ConnectError::new(
+                                Failure::Unreachable,
+                                format!("the jump host could not reach {what}: {err}"),
+                            )
+                        })?;
+                    client::connect_stream(options.ssh.clone(), channel.into_stream(), checker)
+                        .await
+                }
+            }
+            .map_err(|err| {
+                let refused = refusal.lock().unwrap_or_else(|e| e.into_inner()).take();
+                refused.unwrap_or_else(|| {
+                    ConnectError::new(
+                        Failure::Unreachable,
+                        format!("ssh handshake with {what} failed: {err}"),
+                    )
+                })
+            })
+        };
+        let mut handle = tokio::time::timeout(options.connect_timeout, handshake)
+            .await
+            .map_err(|_| {
+                ConnectError::new(
+                    Failure::Timeout,
+                    format!(
+                        "no SSH handshake with {what} within {}s (--connect-timeout)",
+                        options.connect_timeout.as_secs()
+                    ),
+                )
+            })??;
+        phase(Phase::Authenticating);
+        let auth = options
+            .credentials
+            .authenticate(&mut handle, &hop.user, &hop.identity_files);
+        tokio::time::timeout(options.connect_timeout, auth)
+            .await
+            .map_err(|_| {
+                ConnectError::new(
+                    Failure::Timeout,
+                    format!(
+                        "authentication on {what} took longer than {}s (--connect-timeout)",
+                        options.connect_timeout.as_secs()
+                    ),
+                )
+            })?
+            .map_err(|why| ConnectError::new(Failure::AuthFailed, format!("{what}: {why}")))?;
+        sessions.push(handle);
+    }
+    let handle = sessions
+        .pop()
+        .ok_or_else(|| ConnectError::new(Failure::Unreachable, "empty route"))?;
+    Ok(Connection {
+        handle,
+        _jumps: sessions,
+    })
+}
+
+/// The russh handler of one hop: checks the server's key against known_hosts and keeps
+/// the reason of a refusal for the report.
+pub struct HostKeyChecker {
+    host: String,
+    port: u16,
+    known_hosts: Arc<KnownHosts>,
+    accept_new: bool,
+    refusal: Arc<Mutex<Option<ConnectError>>>,
+}
+
+impl HostKeyChecker {
+    fn new(hop: &Endpoint, options: &SessionOptions) -> (Self, Arc<Mutex<Option<ConnectError>>>) {
+        let refusal = Arc::new(Mutex::new(None));
+        let checker = Self {
+            host: hop.host.clone(),
+            port: hop.port,
+            known_hosts: options.known_hosts.clone(),
+            accept_new: options.accept_new_host_keys,
+            refusal: refusal.clone(),
+        };
+        (checker, refusal)
+    }
+
+    /// Decides on `key`; `Err` carries why it is refused.
+    fn judge(&self, key: &russh::keys::PublicKey) -> Result<(), ConnectError> {
+        let name = if self.port == 22 {
+            self.host.clone()
+        } else {
+            format!("[{}]:{}", self.host, self.port)
+        };
+        let print = fingerprint(key);
+        match self.known_hosts.check(&self.host, self.port, key) {
+            HostKeyCheck::Trusted => Ok(()),
+            HostKeyCheck::Changed { file, line } => Err(ConnectError::new(
+                Failure::HostKeyChanged,
+                format!(
+                    "HOST KEY CHANGED for {name}: it now presents {} {print}, unlike line {line} \
+                     of {}. Someone may be intercepting the connection, or the host was \
+                     reinstalled. Verify the new key out of band, then remove the old line \
+                     (ssh-keygen -R '{name}')",
+                    key.algorithm(),
+                    file.display()
+                ),
+            )),
+            HostKeyCheck::Revoked { file, line } => Err(ConnectError::new(
+                Failure::HostKeyChanged,
+                format!(
+                    "{name} presents {print}, a key marked @revoked at line {line} of {}",
+                    file.display()
+                ),
+            )),
+            HostKeyCheck::Unknown { .. } if self.accept_new => self
+                .known_hosts
+                .record(&self.host, self.port, key)
+                .map(|_| ())
+                .map_err(|err| {
+                    ConnectError::new(
+                        Failure::HostKeyUnknown,
+                        format!("cannot record the host key of {name}: {err}"),
+                    )
+                }),
+            HostKeyCheck::Unknown {
+                other_types,
+                cert_authority,
+            } => {
+                let mut message = format!(
+                    "the host key of {name} is not known ({} {print}); if that is the right \
+                     key, run with --accept-new-host-keys, or add it with \
+                     `ssh-keyscan -p {} {} >> ~/.ssh/known_hosts`",
+                    key.algorithm(),
+                    self.port,
+                    self.host
+                );
+                if !other_types.is_empty() {
+                    message.push_str(&format!(
+                        " (keys of other types are recorded: {})",
+                        other_types.join(", ")
+                    ));
+                }
+                if cert_authority {
+                    message.push_str(
+                        " (an @cert-authority line covers this host, but patchgap does not \
+                         support host certificates)",
+                    );
+                }
+                Err(ConnectError::new(Failure::HostKeyUnknown, message))
+            }
+        }
+    }
+}
+
+impl client::Handler for HostKeyChecker {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let verdict = match server_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.judge(key),
+            PublicKeyOrCertificate::Certificate(_) => Err(ConnectError::new(
+                Failure::HostKeyUnknown,
+                format!(
+                    "{} presents a host certificate; patchgap does not support host \
+                     certificates, record the host's plain key in known_hosts",
+                    self.host
+                ),
+            )),
+        };
+        match verdict {
+            Ok(()) => Ok(true),
+            Err(refusal) => {
+                *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal);
+                Ok(false)
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The part of OpenSSH's client configuration (ssh_config(5)) that fleet users rely on:
+//! `Host` blocks with patterns and negation, `HostName`, `User`, `Port`, `IdentityFile`
+//! and `ProxyJump`. As in OpenSSH the first value obtained for a keyword wins, except
+//! `IdentityFile`, which accumulates. `Match` blocks are not evaluated: their settings never
+//! apply. Other keywords are ignored.
+
+use std::io;
+use std::path::Path;
+
+use super::pattern::pattern_list_match;
+
+/// A parsed config file.
+#[derive(Debug, Clone, Default)]
+pub struct SshConfig {
+    blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    /// `None` for the lines before the first `Host` (they apply to every host) and
+    /// `Some(patterns)` for a `Host` block; `Match` blocks are not kept.
+    patterns: Option<Vec<String>>,
+    options: Vec<(String, String)>,
+}
+
+/// The settings the config gives one host alias (before `%` tokens are expanded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostSettings {
+    pub hostname: Option<String>,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity_files: Vec<String>,
+    /// `None` when not set; `Some(vec![])` for `ProxyJump none`.
+    pub proxy_jump: Option<Vec<String>>,
+}
+
+impl SshConfig {
+    /// Reads a config file; a missing file is an empty config.
+    pub fn load(path: &Path) -> io::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Self::parse(&text)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(err) => Err(io::Error::new(
+                err.kind(),
+                format!("cannot read ssh config {}: {err}", path.display()),
+            )),
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        let mut blocks = vec![Block {
+            patterns: None,
+            options: Vec::new(),
+        }];
+        let mut in_match = false;
+        for line in text.lines() {
+            let Some((keyword, value)) = split_line(line) else {
+                continue;
+            };
+            match keyword.as_str() {
+                "host" => {
+                    in_match = false;
+                    blocks.push(Block {
+                        patterns: Some(split_words(&value)),
+                        options: Vec::new(),
+                    });
+                }
+                "match" => in_match = true,
+                _ if in_match => {}
+                _ => {
+                    if let Some(block) = blocks.last_mut() {
+                        block.options.push((keyword, value));
+                    }
+                }
+            }
+        }
+        Self { blocks }
+    }
+
+    /// The settings for `alias`: the host name as given (the inventory's address).
+    pub fn resolve(&self, alias: &str) -> HostSettings {
+        let mut settings = HostSettings::default();
+        let applying = self.blocks.iter().filter(|block| match &block.patterns {
+            None => true,
+            Some(patterns) => pattern_list_match(patterns.iter().map(String::as_str), alias),
+        });
+        for (keyword, value) in applying.flat_map(|block| block.options.iter()) {
+            match keyword.as_str() {
+                "hostname" => {
+                    settings.hostname.get_or_insert_with(|| value.clone());
+                }
+                "user" => {
+                    settings.user.get_or_insert_with(|| value.clone());
+                }
+                "port" => {
+                    if settings.port.is_none() {
+                        settings.port = value.parse().ok();
+                    }
+                }
+                "identityfile" => settings.identity_files.push(value.clone()),
+                "proxyjump" => {
+                    settings.proxy_jump.get_or_insert_with(|| {
+                        if value.eq_ignore_ascii_case("none") {
+                            Vec::new()
+                        } else {
+                            value.split(',').map(|hop| hop.trim().to_string()).collect()
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }
+        settings
+    }
+}
+
+/// `Keyword value`, `Keyword=value` or `Keyword = "quoted value"`; keywords are
+/// case-insensitive.
+fn split_line(line: &str) -> Option<(String, String)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let end = line.find(|c: char| c.is_whitespace() || c == '=')?;
+    let keyword = line[..end].to_ascii_lowercase();
+    let rest = line[end..].trim_start();
+    let rest = rest.strip_prefix('=').unwrap_or(rest).trim();
+    let value = rest
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(rest);
+    Some((keyword, value.to_string()))
+}
+
+fn split_words(value: &str) -> Vec<String> {
+    value.split_whitespace().map(str::to_string).collect()
+}
+
+/// Expands the `%` tokens patchgap supports (`%h` host name, `%p` port, `%r` remote user,
+/// `%n` original alias, `%d` local home, `%u` local user, `%%`) and a leading `~/`.
+pub fn expand_tokens(value: &str, tokens: &Tokens<'_>) -> String {
+    let mut out = String::new();
+    let value = match value.strip_prefix("~/") {
+        Some(rest) => {
+            out.push_str(tokens.home);
+            out.push('/');
+            rest
+        }
+        None => value,
+    };
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str(tokens.host),
+            Some('p') => out.push_str(&tokens.port.to_string()),
+            Some('r') => out.push_str(tokens.remote_user),
+            Some('n') => out.push_str(tokens.alias),
+            Some('d') => out.push_str(tokens.home),
+            Some('u') => out.push_str(tokens.local_user),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// Values of the `%` tokens for one host.
+#[derive(Debug, Clone, Copy)]
+pub struct Tokens<'a> {
+    pub alias: &'a str,
+    pub host: &'a str,
+    pub port: u16,
+    pub remote_user: &'a str,
+    pub local_user: &'a str,
+    pub home: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "\
+# global defaults apply to every host, but only where nothing earlier set the keyword
+IdentityFile ~/.ssh/global_key
+
+Host web* !web3
+    HostName %h.internal
+    User deploy
+    Port=2200
+    IdentityFile ~/.ssh/web_key
+    ProxyJump bastion,jump2:2222
+
+Match user root
+    User nobody
+
+Host web3
+    HostName = \"10.0.0.3\"
+
+Host *
+    User fallback
+    Port 22
+    ProxyJump none
+";
+
+    #[test]
+    fn first_value_wins_and_identity_files_accumulate() {
+        let settings = SshConfig::parse(CONFIG).resolve("web1");
+        assert_eq!(
+            settings,
+            HostSettings {
+                hostname: Some("%h.internal".into()),
+                user: Some("deploy".into()),
+                port: Some(2200),
+                identity_files: vec!["~/.ssh/global_key".into(), "~/.ssh/web_key".into()],
+                proxy_jump: Some(vec!["bastion".into(), "jump2:2222".into()]),
+            }
+        );
+    }
+
+    #[test]
+    fn negated_patterns_exclude_and_match_blocks_never_apply() {
+        let settings = SshConfig::parse(CONFIG).resolve("web3");
+        assert_eq!(settings.hostname.as_deref(), Some("10.0.0.3"));
+        assert_eq!(
+            settings.user.as_deref(),
+            Some("fallback"),
+            "not deploy, not nobody"
+        );
+        assert_eq!(settings.port, Some(22));
+        assert_eq!(settings.proxy_jump, Some(vec![]), "ProxyJump none");
+    }
+
+    #[test]
+    fn an_empty_config_sets_nothing() {
+        assert_eq!(SshConfig::parse("").resolve("x"), HostSettings::default());
+    }
+
+    #[test]
+    fn tokens_and_tilde_expand() {
+        let tokens = Tokens {
+            alias: "web1",
+            host: "web1.internal",
+            port: 2200,
+            remote_user: "deploy",
+            local_user: "me",
+            home: "/home/me",
+        };
+        assert_eq!(
+            expand_tokens("~/.ssh/%r@%h:%p-%n-%u-%d-%%-%x", &tokens),
+            "/home/me/.ssh/deploy@web1.internal:2200-web1-me-/home/me-%-%x"
+        );
+    }
+}
