@@ -6,5 +6,7 @@ the static probe to each host, and renders what it finds for people and pipeline
 pub mod cli;
 pub mod deploy;
 pub mod exit;
+pub mod fleet;
 pub mod outcome;
+pub mod progress;
 pub mod transport;

@@ -2,8 +2,12 @@
 //! script, and the exchange over one SSH exec channel.
 
 mod embedded;
+mod run;
+mod script;
 
 pub use embedded::{
     EmbeddedProbe, embedded_probe, embedded_probe_sha256, embedded_probes, normalize_arch,
     unsupported_arch_message,
 };
+pub use run::{DeployOptions, STDOUT_CAP, Validator, deploy_and_run, parse_report};
+pub use script::{Escalation, deploy_command, shell_quote};

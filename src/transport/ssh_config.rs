@@ -92,11 +92,7 @@ impl SshConfig {
                 "user" => {
                     settings.user.get_or_insert_with(|| value.clone());
                 }
-                "port" => {
-                    if settings.port.is_none() {
-                        settings.port = value.parse().ok();
-                    }
-                }
+                "port" if settings.port.is_none() => settings.port = value.parse().ok(),
                 "identityfile" => settings.identity_files.push(value.clone()),
                 "proxyjump" => {
                     settings.proxy_jump.get_or_insert_with(|| {

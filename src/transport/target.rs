@@ -142,11 +142,9 @@ fn parse_hop(hop: &str) -> (Option<&str>, &str, Option<u16>) {
         Some((user, rest)) => (Some(user), rest),
         None => (None, hop),
     };
-    if let Some(bracketed) = rest.strip_prefix('[') {
-        if let Some((host, after)) = bracketed.split_once(']') {
-            let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-            return (user, host, port);
-        }
+    if let Some((host, after)) = rest.strip_prefix('[').and_then(|b| b.split_once(']')) {
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (user, host, port);
     }
     match rest.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => (user, host, port.parse().ok()),
