@@ -5,4 +5,8 @@ the static probe to each host, and renders what it finds for people and pipeline
 
 pub mod cli;
 pub mod exit;
+pub mod local;
 pub mod outcome;
+pub mod output;
+pub mod render;
+pub mod run;
