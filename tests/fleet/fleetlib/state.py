@@ -6,6 +6,7 @@ PATCHGAP_FLEET_PORT_BASE, so two fleets with different values never touch each o
 
 import fcntl
 import os
+import shlex
 import subprocess
 
 DIR_DEFAULT = "/tmp/patchgap-fleet"
@@ -80,8 +81,9 @@ def ssh_argv(name, user="root"):
 
 
 def ssh(name, command, user="root", timeout=120, input=None):
-    """Run a command on a host; returns the CompletedProcess (text)."""
-    return subprocess.run(ssh_argv(name, user) + ["--"] + command, input=input,
+    """Run an argv on a host (quoted for the remote shell); returns the CompletedProcess."""
+    remote = " ".join(shlex.quote(word) for word in command)
+    return subprocess.run(ssh_argv(name, user) + ["--", remote], input=input,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           timeout=timeout)
 
