@@ -9,9 +9,22 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::cli::{ProbeArgs, SshArgs};
 use crate::deploy::{DeployOptions, Validator, deploy_and_run};
 use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult};
-use crate::transport::{Resolver, SessionOptions, SshTarget, connect};
+use crate::transport::{
+    Credentials, KnownHosts, PassphrasePrompt, Resolver, SessionOptions, SshConfig, SshTarget,
+    client_config, connect,
+};
+
+/// A run that cannot start: its known_hosts or ssh config is unreadable.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    KnownHosts(std::io::Error),
+    #[error("{0}")]
+    SshConfig(std::io::Error),
+}
 
 /// What every host of a run shares.
 #[derive(Debug, Clone)]
@@ -26,6 +39,81 @@ pub struct FleetOptions {
     pub cleanup: bool,
     pub become_password: Option<String>,
     pub validate: Validator,
+}
+
+impl FleetOptions {
+    /// The options of a run from the command line. `prompt` asks for key passphrases
+    /// (none without a terminal); `become_password` comes from `--ask-become-pass`.
+    pub fn from_args(
+        ssh: &SshArgs,
+        probe: &ProbeArgs,
+        prompt: Option<PassphrasePrompt>,
+        become_password: Option<String>,
+        validate: Validator,
+    ) -> Result<Self, SetupError> {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let user_ssh = (!home.is_empty()).then(|| std::path::Path::new(&home).join(".ssh"));
+        let (files, write_to) = match &ssh.known_hosts {
+            Some(file) => (vec![file.clone()], Some(file.clone())),
+            None => {
+                let user = user_ssh.as_ref().map(|dir| dir.join("known_hosts"));
+                let mut files: Vec<_> = user.iter().cloned().collect();
+                files.push("/etc/ssh/ssh_known_hosts".into());
+                (files, user)
+            }
+        };
+        let known_hosts = KnownHosts::load(&files, write_to).map_err(SetupError::KnownHosts)?;
+        let config = match &ssh.ssh_config {
+            Some(file) if file.as_os_str() == "none" => SshConfig::default(),
+            Some(file) => SshConfig::load(file).map_err(SetupError::SshConfig)?,
+            None => match &user_ssh {
+                Some(dir) => SshConfig::load(&dir.join("config")).map_err(SetupError::SshConfig)?,
+                None => SshConfig::default(),
+            },
+        };
+        let local_user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "root".into());
+        Ok(Self {
+            forks: ssh.forks,
+            host_timeout: Duration::from_secs(ssh.host_timeout),
+            session: Arc::new(SessionOptions {
+                connect_timeout: Duration::from_secs(ssh.connect_timeout),
+                known_hosts: Arc::new(known_hosts),
+                accept_new_host_keys: ssh.accept_new_host_keys,
+                credentials: Arc::new(Credentials::new(true, prompt)),
+                ssh: Arc::new(client_config()),
+            }),
+            resolver: Arc::new(Resolver {
+                config,
+                local_user,
+                home,
+                private_key: ssh.private_key.clone(),
+            }),
+            probe_args: probe_arguments(probe),
+            cleanup: ssh.cleanup,
+            become_password,
+            validate,
+        })
+    }
+}
+
+/// The probe's command line for `probe` (the same flags as the controller's).
+pub fn probe_arguments(probe: &ProbeArgs) -> Vec<String> {
+    let mut args = Vec::new();
+    if probe.integrity {
+        args.push("--integrity".to_string());
+    }
+    if let Some(pattern) = &probe.integrity_packages {
+        args.extend(["--integrity-packages".to_string(), pattern.clone()]);
+    }
+    for regex in &probe.ignore {
+        args.extend(["--ignore".to_string(), regex.clone()]);
+    }
+    if probe.no_default_ignores {
+        args.push("--no-default-ignores".to_string());
+    }
+    args
 }
 
 /// Audits `targets`, at most `forks` at a time, sending progress on `events` (a closed
@@ -150,5 +238,34 @@ fn internal_failure(target: &SshTarget, message: String) -> HostOutcome {
             message: format!("internal error: {message}"),
             stderr_tail: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_flags_pass_through() {
+        let probe = ProbeArgs {
+            integrity: true,
+            integrity_packages: Some("libssl*".into()),
+            ignore: vec!["^/opt/".into(), "x y".into()],
+            no_default_ignores: true,
+            show_ignored: true,
+        };
+        assert_eq!(
+            probe_arguments(&probe),
+            [
+                "--integrity",
+                "--integrity-packages",
+                "libssl*",
+                "--ignore",
+                "^/opt/",
+                "--ignore",
+                "x y",
+                "--no-default-ignores"
+            ]
+        );
     }
 }
