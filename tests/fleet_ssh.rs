@@ -78,15 +78,62 @@ fn fleet_audit_over_ssh() {
         .map(|name| target(&fleet, name, "root"))
         .collect();
 
-    // Every host audited as root, twice: the second run finds the probe cached.
-    for _ in 0..2 {
-        let outcomes = audit(all.clone(), options(&fleet, &fleet.known_hosts(), 60));
+    // Every host audited as root: first with the probe removed afterwards (--cleanup), so
+    // the next run uploads it, then once more with the probe cached.
+    for run in ["cleanup", "upload", "cached"] {
+        let mut opts = options(&fleet, &fleet.known_hosts(), 60);
+        opts.cleanup = run == "cleanup";
+        let started = std::time::Instant::now();
+        let outcomes = audit(all.clone(), opts);
+        eprintln!(
+            "{run} run: {} ms for 4 hosts",
+            started.elapsed().as_millis()
+        );
         let names: Vec<&str> = outcomes.iter().map(|o| o.host.as_str()).collect();
         assert_eq!(names, ["h01", "h02", "h03", "h04"], "inventory order");
         for outcome in &outcomes {
             assert_eq!(state(outcome), "audited partial=false", "{}", outcome.host);
+            eprintln!("  {}: {} ms", outcome.host, outcome.elapsed_ms);
         }
     }
+
+    // Through a jump host (h01 forwards to h02), and with an empty known_hosts that
+    // --accept-new-host-keys fills in (both hops recorded, then trusted on the next run).
+    let mut jumped = target(&fleet, "h02", "root");
+    jumped.proxy_jump = Some(format!("root@127.0.0.1:{}", fleet.host("h01").port));
+    let outcomes = audit(
+        vec![jumped.clone()],
+        options(&fleet, &fleet.known_hosts(), 60),
+    );
+    assert_eq!(state(&outcomes[0]), "audited partial=false");
+    let fresh = fleet.dir().join("known_hosts.fresh");
+    let refused = audit(vec![jumped.clone()], options(&fleet, &fresh, 60));
+    assert!(
+        state(&refused[0]).starts_with("HostKeyUnknown"),
+        "{}",
+        state(&refused[0])
+    );
+    assert!(
+        state(&refused[0]).contains("SHA256:"),
+        "{}",
+        state(&refused[0])
+    );
+    let mut accepting = options(&fleet, &fresh, 60);
+    accepting.session = Arc::new(SessionOptions {
+        known_hosts: Arc::new(
+            KnownHosts::load(std::slice::from_ref(&fresh), Some(fresh.clone())).expect("load"),
+        ),
+        accept_new_host_keys: true,
+        connect_timeout: Duration::from_secs(5),
+        credentials: Arc::new(Credentials::new(false, None)),
+        ssh: Arc::new(client_config()),
+    });
+    let outcomes = audit(vec![jumped.clone()], accepting);
+    assert_eq!(state(&outcomes[0]), "audited partial=false");
+    let recorded = std::fs::read_to_string(&fresh).expect("recorded keys");
+    assert_eq!(recorded.lines().count(), 2, "{recorded}");
+    let outcomes = audit(vec![jumped], options(&fleet, &fresh, 60));
+    assert_eq!(state(&outcomes[0]), "audited partial=false");
 
     // ops has passwordless sudo (full audit), guest has none (partial audit); a guest
     // whose inventory requires root fails with SudoRefused.
