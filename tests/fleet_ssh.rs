@@ -162,6 +162,25 @@ fn fleet_audit_over_ssh() {
         state(&outcomes[2])
     );
 
+    // A user whose sudo asks for a password: the password from --ask-become-pass goes on
+    // stdin to sudo -S (full audit); a wrong one leaves a partial audit.
+    fleet.ssh_ok(
+        "h01",
+        "useradd -m -s /bin/sh pwuser && echo pwuser:s3cret | chpasswd \
+         && echo 'pwuser ALL=(ALL) ALL' > /etc/sudoers.d/pwuser && chmod 0440 /etc/sudoers.d/pwuser \
+         && mkdir -m 0700 ~pwuser/.ssh && cp /root/.ssh/authorized_keys ~pwuser/.ssh/ \
+         && chown -R pwuser: ~pwuser/.ssh",
+    );
+    for (password, expected) in [
+        ("s3cret", "audited partial=false"),
+        ("wrong", "audited partial=true"),
+    ] {
+        let mut opts = options(&fleet, &fleet.known_hosts(), 60);
+        opts.become_password = Some(password.into());
+        let outcomes = audit(vec![target(&fleet, "h01", "pwuser")], opts);
+        assert_eq!(state(&outcomes[0]), expected, "password {password}");
+    }
+
     // h03's recorded key replaced by h04's: refused as changed, the others audited.
     let text = std::fs::read_to_string(fleet.known_hosts()).expect("known_hosts");
     let h03 = format!("[127.0.0.1]:{} ", fleet.host("h03").port);

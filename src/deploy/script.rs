@@ -10,7 +10,9 @@
 //!
 //! The cache directory is private (0700, never a symlink) and files are created with
 //! mktemp, so no predictable name is ever written. The sudo password travels on stdin
-//! only.
+//! only. Under sudo, a root shell copies the probe into root's own cache and checks its hash
+//! there before running it, so the login user cannot swap the file between the check and
+//! its use as root.
 
 use crate::deploy::EmbeddedProbe;
 
@@ -67,13 +69,25 @@ else
   { chmod 0700 "$tmp" && mv -f "$tmp" "$probe"; } || { rm -f "$tmp"; fail "cannot install the probe in $dir"; }
 fi
 [ -x "$probe" ] || fail "the probe in $dir cannot be executed (is it on a noexec mount?); choose a cache directory that allows execution"
-marked="echo patchgap:run privileged; exec \"\$0\" \"\$@\""
+privileged="want=\$1 src=\$2 cleanup=\$3; shift 3; p=\$src
+if [ \"\$(id -u)\" = 0 ]; then
+  d=/var/cache/patchgap; umask 077
+  { [ ! -L \"\$d\" ] && mkdir -p \"\$d\" && chmod 0700 \"\$d\"; } || { echo \"patchgap:error cannot prepare \$d\"; exit 0; }
+  p=\$d/probe-\$want
+  if [ \"\$(sha256sum 2>/dev/null < \"\$p\" | cut -c1-64)\" != \"\$want\" ]; then
+    t=\$(mktemp \"\$d/.copy.XXXXXX\") || { echo \"patchgap:error cannot create a file in \$d\"; exit 0; }
+    { cat \"\$src\" > \"\$t\" && [ \"\$(sha256sum < \"\$t\" | cut -c1-64)\" = \"\$want\" ] && chmod 0700 \"\$t\" && mv -f \"\$t\" \"\$p\"; } || { rm -f \"\$t\"; echo \"patchgap:error cannot copy the probe into \$d (no space left?)\"; exit 0; }
+  fi
+fi
+echo patchgap:run privileged; \"\$p\" \"\$@\"; s=\$?
+[ \"\$cleanup\" = 1 ] && [ \"\$p\" != \"\$src\" ] && rm -f \"\$p\"
+exit \$s"
 if [ "$(id -u)" = 0 ]; then
   echo "patchgap:run privileged"; "$probe" "$@"
 elif [ "$mode" = sudo-n ]; then
-  sudo -n -u "$become_user" /bin/sh -c "$marked" "$probe" "$@"
+  sudo -n -u "$become_user" /bin/sh -c "$privileged" patchgap "$want" "$probe" "$cleanup" "$@"
 elif [ "$mode" = sudo-S ]; then
-  sudo -S -p "" -u "$become_user" /bin/sh -c "$marked" "$probe" "$@"
+  sudo -S -p "" -u "$become_user" /bin/sh -c "$privileged" patchgap "$want" "$probe" "$cleanup" "$@"
 else
   echo "patchgap:run user"; "$probe" "$@"
 fi
