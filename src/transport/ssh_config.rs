@@ -1,13 +1,13 @@
 //! The part of OpenSSH's client configuration (ssh_config(5)) that fleet users rely on:
 //! `Host` blocks with patterns and negation, `HostName`, `User`, `Port`, `IdentityFile`
 //! and `ProxyJump`. As in OpenSSH the first value obtained for a keyword wins, except
-//! `IdentityFile`, which accumulates. `Match` blocks are not evaluated: their settings never
-//! apply. Other keywords are ignored.
+//! `IdentityFile`, which accumulates. `Include` is read in place. `Match` blocks are not
+//! evaluated: their settings never apply. Other keywords are ignored.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::pattern::pattern_list_match;
+use super::pattern::{pattern_list_match, wildcard_match};
 
 /// A parsed config file.
 #[derive(Debug, Clone, Default)]
@@ -35,11 +35,37 @@ pub struct HostSettings {
 }
 
 impl SshConfig {
-    /// Reads a config file; a missing file is an empty config.
+    /// Reads a config file and the files it includes; a missing file is an empty config.
     pub fn load(path: &Path) -> io::Result<Self> {
+        let mut config = Self::empty();
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.read_file(path, base, 0)?;
+        Ok(config)
+    }
+
+    /// Config text without `Include` support (no directory to resolve it against).
+    pub fn parse(text: &str) -> Self {
+        let mut config = Self::empty();
+        config.parse_into(text, None, 0);
+        config
+    }
+
+    fn empty() -> Self {
+        Self {
+            blocks: vec![Block {
+                patterns: None,
+                options: Vec::new(),
+            }],
+        }
+    }
+
+    fn read_file(&mut self, path: &Path, base: &Path, depth: usize) -> io::Result<()> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Self::parse(&text)),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
+            Ok(text) => {
+                self.parse_into(&text, Some(base), depth);
+                Ok(())
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(err) => Err(io::Error::new(
                 err.kind(),
                 format!("cannot read ssh config {}: {err}", path.display()),
@@ -47,11 +73,9 @@ impl SshConfig {
         }
     }
 
-    pub fn parse(text: &str) -> Self {
-        let mut blocks = vec![Block {
-            patterns: None,
-            options: Vec::new(),
-        }];
+    /// Appends the blocks of `text`. An `Include` is read in place, as OpenSSH does, with
+    /// relative paths under `base` (the directory of the user's config).
+    fn parse_into(&mut self, text: &str, base: Option<&Path>, depth: usize) {
         let mut in_match = false;
         for line in text.lines() {
             let Some((keyword, value)) = split_line(line) else {
@@ -60,21 +84,31 @@ impl SshConfig {
             match keyword.as_str() {
                 "host" => {
                     in_match = false;
-                    blocks.push(Block {
+                    self.blocks.push(Block {
                         patterns: Some(split_words(&value)),
                         options: Vec::new(),
                     });
                 }
                 "match" => in_match = true,
                 _ if in_match => {}
+                "include" => {
+                    let Some(base) = base.filter(|_| depth < MAX_INCLUDE_DEPTH) else {
+                        continue;
+                    };
+                    for pattern in split_words(&value) {
+                        for file in include_files(&pattern, base) {
+                            // An unreadable included file is skipped like a missing one.
+                            let _ = self.read_file(&file, base, depth + 1);
+                        }
+                    }
+                }
                 _ => {
-                    if let Some(block) = blocks.last_mut() {
+                    if let Some(block) = self.blocks.last_mut() {
                         block.options.push((keyword, value));
                     }
                 }
             }
         }
-        Self { blocks }
     }
 
     /// The settings for `alias`: the host name as given (the inventory's address).
@@ -108,6 +142,33 @@ impl SshConfig {
         }
         settings
     }
+}
+
+/// OpenSSH's own limit on nested `Include`s.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// The files an `Include` pattern names, sorted; wildcards in the file name only.
+fn include_files(pattern: &str, base: &Path) -> Vec<PathBuf> {
+    let path = match pattern.strip_prefix("~/") {
+        Some(rest) => PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(rest),
+        None => base.join(pattern),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let Some(name) = name.filter(|n| n.contains(['*', '?'])) else {
+        return vec![path];
+    };
+    let dir = path.parent().unwrap_or(base);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| wildcard_match(&name, &e.file_name().to_string_lossy()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// `Keyword value`, `Keyword=value` or `Keyword = "quoted value"`; keywords are
@@ -232,6 +293,29 @@ Host *
         );
         assert_eq!(settings.port, Some(22));
         assert_eq!(settings.proxy_jump, Some(vec![]), "ProxyJump none");
+    }
+
+    #[test]
+    fn included_files_are_read_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let included = dir.path().join("config.d");
+        std::fs::create_dir(&included).expect("mkdir");
+        std::fs::write(included.join("10-web.conf"), "Host web1\n  User included\n")
+            .expect("write");
+        std::fs::write(included.join("20-db.conf"), "Host db1\n  Port 2201\n").expect("write");
+        std::fs::write(included.join("ignored.txt"), "Host *\n  User wrong\n").expect("write");
+        let main = dir.path().join("config");
+        std::fs::write(&main, "Include config.d/*.conf\nHost *\n  User fallback\n").expect("write");
+        let config = SshConfig::load(&main).expect("load");
+        assert_eq!(config.resolve("web1").user.as_deref(), Some("included"));
+        assert_eq!(config.resolve("db1").port, Some(2201));
+        assert_eq!(config.resolve("db1").user.as_deref(), Some("fallback"));
+        assert_eq!(
+            SshConfig::load(&dir.path().join("missing"))
+                .expect("missing")
+                .resolve("x"),
+            HostSettings::default()
+        );
     }
 
     #[test]
