@@ -13,8 +13,8 @@ use crate::cli::{ProbeArgs, SshArgs};
 use crate::deploy::{DeployOptions, Validator, deploy_and_run};
 use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult};
 use crate::transport::{
-    Credentials, KnownHosts, PassphrasePrompt, Resolver, SessionOptions, SshConfig, SshTarget,
-    client_config, connect,
+    Credentials, JumpPool, KnownHosts, PassphrasePrompt, Resolver, SessionOptions, SshConfig,
+    SshTarget, client_config, connect,
 };
 
 /// A run that cannot start: its known_hosts or ssh config is unreadable.
@@ -83,6 +83,7 @@ impl FleetOptions {
                 accept_new_host_keys: ssh.accept_new_host_keys,
                 credentials: Arc::new(Credentials::new(true, prompt)),
                 ssh: Arc::new(client_config()),
+                jumps: JumpPool::default(),
             }),
             resolver: Arc::new(Resolver {
                 config,
@@ -158,6 +159,7 @@ pub async fn audit_fleet(
             }
         }
     }
+    options.session.jumps.close().await;
     outcomes
         .into_iter()
         .zip(&targets)

@@ -15,7 +15,8 @@ use patchgap::deploy::parse_report;
 use patchgap::fleet::{FleetOptions, audit_fleet};
 use patchgap::outcome::{Failure, HostOutcome, HostResult};
 use patchgap::transport::{
-    Credentials, KnownHosts, Resolver, SessionOptions, SshConfig, SshTarget, client_config,
+    Credentials, JumpPool, KnownHosts, Resolver, SessionOptions, SshConfig, SshTarget,
+    client_config,
 };
 
 fn options(fleet: &fleet::Fleet, known_hosts: &std::path::Path, host_timeout: u64) -> FleetOptions {
@@ -29,6 +30,7 @@ fn options(fleet: &fleet::Fleet, known_hosts: &std::path::Path, host_timeout: u6
             accept_new_host_keys: false,
             credentials: Arc::new(Credentials::new(false, None)),
             ssh: Arc::new(client_config()),
+            jumps: JumpPool::default(),
         }),
         resolver: Arc::new(Resolver {
             config: SshConfig::default(),
@@ -97,15 +99,18 @@ fn fleet_audit_over_ssh() {
         }
     }
 
-    // Through a jump host (h01 forwards to h02), and with an empty known_hosts that
+    // Through one shared jump session (h01 forwards to h02 and h03), and with an empty known_hosts that
     // --accept-new-host-keys fills in (both hops recorded, then trusted on the next run).
     let mut jumped = target(&fleet, "h02", "root");
     jumped.proxy_jump = Some(format!("root@127.0.0.1:{}", fleet.host("h01").port));
+    let mut jumped_too = target(&fleet, "h03", "root");
+    jumped_too.proxy_jump = jumped.proxy_jump.clone();
     let outcomes = audit(
-        vec![jumped.clone()],
+        vec![jumped.clone(), jumped_too],
         options(&fleet, &fleet.known_hosts(), 60),
     );
     assert_eq!(state(&outcomes[0]), "audited partial=false");
+    assert_eq!(state(&outcomes[1]), "audited partial=false");
     let fresh = fleet.dir().join("known_hosts.fresh");
     let refused = audit(vec![jumped.clone()], options(&fleet, &fresh, 60));
     assert!(
@@ -127,6 +132,7 @@ fn fleet_audit_over_ssh() {
         connect_timeout: Duration::from_secs(5),
         credentials: Arc::new(Credentials::new(false, None)),
         ssh: Arc::new(client_config()),
+        jumps: JumpPool::default(),
     });
     let outcomes = audit(vec![jumped.clone()], accepting);
     assert_eq!(state(&outcomes[0]), "audited partial=false");

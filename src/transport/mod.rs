@@ -13,7 +13,7 @@ pub use auth::{Credentials, PassphrasePrompt};
 pub use known_hosts::{HostKeyCheck, KnownHosts, fingerprint};
 pub use pattern::{pattern_list_match, wildcard_match};
 pub use session::{
-    ConnectError, Connection, HostKeyChecker, SessionOptions, client_config, connect,
+    ConnectError, Connection, HostKeyChecker, JumpPool, SessionOptions, client_config, connect,
 };
 pub use ssh_config::{HostSettings, SshConfig};
 pub use target::{Endpoint, Resolver, Route, SshTarget};

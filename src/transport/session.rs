@@ -3,14 +3,17 @@
 //! fleet report.
 //!
 //! A jump hop is an SSH session whose `direct-tcpip` channel carries the next hop's SSH
-//! session, so no `ssh` binary is involved and each hop's host key is checked here.
+//! session, so no `ssh` binary is involved and each hop's host key is checked here. Jump
+//! sessions are shared by all the targets behind them.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::PublicKeyOrCertificate;
 use tokio::net::TcpStream;
+use tokio::sync::OnceCell;
 
 use super::auth::Credentials;
 use super::known_hosts::{HostKeyCheck, KnownHosts, fingerprint};
@@ -25,6 +28,8 @@ pub struct SessionOptions {
     pub accept_new_host_keys: bool,
     pub credentials: Arc<Credentials>,
     pub ssh: Arc<client::Config>,
+    /// Jump sessions shared by the run's targets.
+    pub jumps: JumpPool,
 }
 
 /// The russh client configuration patchgap uses: nodelay (the exchange is many small
@@ -57,20 +62,81 @@ impl ConnectError {
 /// An authenticated session; keeps the jump sessions it runs through alive.
 pub struct Connection {
     pub handle: Handle<HostKeyChecker>,
-    _jumps: Vec<Handle<HostKeyChecker>>,
+    _via: Option<Arc<Handle<HostKeyChecker>>>,
 }
 
 impl Connection {
-    /// Ends the session politely so sshd frees its slot at once.
+    /// Ends the session politely so sshd frees its slot at once. Jump sessions are shared
+    /// by the run and closed by [`JumpPool::close`].
     pub async fn close(self) {
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
-        for jump in self._jumps.iter().rev() {
-            let _ = jump
-                .disconnect(russh::Disconnect::ByApplication, "", "en")
-                .await;
+    }
+}
+
+type Chain = Result<Vec<Arc<Handle<HostKeyChecker>>>, ConnectError>;
+
+/// Jump-host sessions shared by every target behind the same jumps: one SSH connection to
+/// a bastion carries the `direct-tcpip` channels of all its targets, instead of one
+/// handshake per target. A jump that fails fails each of its targets the same way.
+#[derive(Default)]
+pub struct JumpPool {
+    chains: Mutex<HashMap<Vec<Endpoint>, Arc<OnceCell<Chain>>>>,
+}
+
+impl std::fmt::Debug for JumpPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JumpPool").finish_non_exhaustive()
+    }
+}
+
+impl JumpPool {
+    /// The session of the last jump of `jumps`, connected on first use.
+    async fn last_hop(
+        &self,
+        jumps: &[Endpoint],
+        options: &SessionOptions,
+    ) -> Result<Arc<Handle<HostKeyChecker>>, ConnectError> {
+        let cell = {
+            let mut chains = self.chains.lock().unwrap_or_else(|e| e.into_inner());
+            chains.entry(jumps.to_vec()).or_default().clone()
+        };
+        let chain = cell
+            .get_or_init(|| async {
+                let mut chain: Vec<Arc<Handle<HostKeyChecker>>> = Vec::new();
+                for hop in jumps {
+                    let what = format!("jump host {}:{}", hop.host, hop.port);
+                    let via = chain.last().map(|h| h.as_ref());
+                    chain.push(Arc::new(open_hop(hop, via, options, &what, |_| {}).await?));
+                }
+                Ok(chain)
+            })
+            .await;
+        match chain {
+            Ok(chain) => chain
+                .last()
+                .cloned()
+                .ok_or_else(|| ConnectError::new(Failure::Unreachable, "empty jump chain")),
+            Err(err) => Err(err.clone()),
+        }
+    }
+
+    /// Disconnects every jump session, innermost first.
+    pub async fn close(&self) {
+        let cells: Vec<Arc<OnceCell<Chain>>> = {
+            let chains = self.chains.lock().unwrap_or_else(|e| e.into_inner());
+            chains.values().cloned().collect()
+        };
+        for cell in cells {
+            if let Some(Ok(chain)) = cell.get() {
+                for hop in chain.iter().rev() {
+                    let _ = hop
+                        .disconnect(russh::Disconnect::ByApplication, "", "en")
+                        .await;
+                }
+            }
         }
     }
 }
@@ -82,94 +148,97 @@ pub async fn connect(
     mut phase: impl FnMut(Phase),
 ) -> Result<Connection, ConnectError> {
     phase(Phase::Connecting);
-    let hops: Vec<&Endpoint> = route.jumps.iter().chain([&route.target]).collect();
-    let mut sessions: Vec<Handle<HostKeyChecker>> = Vec::new();
-    for (index, hop) in hops.iter().enumerate() {
-        let what = if index + 1 == hops.len() {
-            format!("{}:{}", hop.host, hop.port)
-        } else {
-            format!("jump host {}:{}", hop.host, hop.port)
-        };
-        let (checker, refusal) = HostKeyChecker::new(hop, options);
-        let handshake = async {
-            match sessions.last() {
-                None => {
-                    let tcp = TcpStream::connect((hop.host.as_str(), hop.port))
-                        .await
-                        .map_err(|err| {
-                            ConnectError::new(
-                                Failure::Unreachable,
-                                format!("cannot connect to {what}: {err}"),
-                            )
-                        })?;
-                    let _ = tcp.set_nodelay(true);
-                    client::connect_stream(options.ssh.clone(), tcp, checker).await
-                }
-                Some(previous) => {
-                    let channel = previous
-                        .channel_open_direct_tcpip(
-                            hop.host.clone(),
-                            u32::from(hop.port),
-                            "127.0.0.1",
-                            0,
+    let via = if route.jumps.is_empty() {
+        None
+    } else {
+        Some(options.jumps.last_hop(&route.jumps, options).await?)
+    };
+    let target = &route.target;
+    let what = format!("{}:{}", target.host, target.port);
+    let handle = open_hop(target, via.as_deref(), options, &what, phase).await?;
+    Ok(Connection { handle, _via: via })
+}
+
+/// One authenticated SSH session to `hop`, over TCP or over a `direct-tcpip` channel of
+/// the session `via`. `what` names the hop in messages.
+async fn open_hop(
+    hop: &Endpoint,
+    via: Option<&Handle<HostKeyChecker>>,
+    options: &SessionOptions,
+    what: &str,
+    mut phase: impl FnMut(Phase),
+) -> Result<Handle<HostKeyChecker>, ConnectError> {
+    let (checker, refusal) = HostKeyChecker::new(hop, options);
+    let handshake = async {
+        match via {
+            None => {
+                let tcp = TcpStream::connect((hop.host.as_str(), hop.port))
+                    .await
+                    .map_err(|err| {
+                        ConnectError::new(
+                            Failure::Unreachable,
+                            format!("cannot connect to {what}: {err}"),
                         )
-                        .await
-                        .map_err(|err| {
-                            ConnectError::new(
-                                Failure::Unreachable,
-                                format!("the jump host could not reach {what}: {err}"),
-                            )
-                        })?;
-                    client::connect_stream(options.ssh.clone(), channel.into_stream(), checker)
-                        .await
-                }
+                    })?;
+                let _ = tcp.set_nodelay(true);
+                client::connect_stream(options.ssh.clone(), tcp, checker).await
             }
-            .map_err(|err| {
-                let refused = refusal.lock().unwrap_or_else(|e| e.into_inner()).take();
-                refused.unwrap_or_else(|| {
-                    ConnectError::new(
-                        Failure::Unreachable,
-                        format!("ssh handshake with {what} failed: {err}"),
+            Some(previous) => {
+                let channel = previous
+                    .channel_open_direct_tcpip(
+                        hop.host.clone(),
+                        u32::from(hop.port),
+                        "127.0.0.1",
+                        0,
                     )
-                })
+                    .await
+                    .map_err(|err| {
+                        ConnectError::new(
+                            Failure::Unreachable,
+                            format!("the jump host could not reach {what}: {err}"),
+                        )
+                    })?;
+                client::connect_stream(options.ssh.clone(), channel.into_stream(), checker).await
+            }
+        }
+        .map_err(|err| {
+            let refused = refusal.lock().unwrap_or_else(|e| e.into_inner()).take();
+            refused.unwrap_or_else(|| {
+                ConnectError::new(
+                    Failure::Unreachable,
+                    format!("ssh handshake with {what} failed: {err}"),
+                )
             })
-        };
-        let mut handle = tokio::time::timeout(options.connect_timeout, handshake)
-            .await
-            .map_err(|_| {
-                ConnectError::new(
-                    Failure::Timeout,
-                    format!(
-                        "no SSH handshake with {what} within {}s (--connect-timeout)",
-                        options.connect_timeout.as_secs()
-                    ),
-                )
-            })??;
-        phase(Phase::Authenticating);
-        let auth = options
-            .credentials
-            .authenticate(&mut handle, &hop.user, &hop.identity_files);
-        tokio::time::timeout(options.connect_timeout, auth)
-            .await
-            .map_err(|_| {
-                ConnectError::new(
-                    Failure::Timeout,
-                    format!(
-                        "authentication on {what} took longer than {}s (--connect-timeout)",
-                        options.connect_timeout.as_secs()
-                    ),
-                )
-            })?
-            .map_err(|why| ConnectError::new(Failure::AuthFailed, format!("{what}: {why}")))?;
-        sessions.push(handle);
-    }
-    let handle = sessions
-        .pop()
-        .ok_or_else(|| ConnectError::new(Failure::Unreachable, "empty route"))?;
-    Ok(Connection {
-        handle,
-        _jumps: sessions,
-    })
+        })
+    };
+    let mut handle = tokio::time::timeout(options.connect_timeout, handshake)
+        .await
+        .map_err(|_| {
+            ConnectError::new(
+                Failure::Timeout,
+                format!(
+                    "no SSH handshake with {what} within {}s (--connect-timeout)",
+                    options.connect_timeout.as_secs()
+                ),
+            )
+        })??;
+    phase(Phase::Authenticating);
+    let auth = options
+        .credentials
+        .authenticate(&mut handle, &hop.user, &hop.identity_files);
+    tokio::time::timeout(options.connect_timeout, auth)
+        .await
+        .map_err(|_| {
+            ConnectError::new(
+                Failure::Timeout,
+                format!(
+                    "authentication on {what} took longer than {}s (--connect-timeout)",
+                    options.connect_timeout.as_secs()
+                ),
+            )
+        })?
+        .map_err(|why| ConnectError::new(Failure::AuthFailed, format!("{what}: {why}")))?;
+    Ok(handle)
 }
 
 /// The russh handler of one hop: checks the server's key against known_hosts and keeps

@@ -26,7 +26,7 @@ pub struct SshTarget {
 }
 
 /// One SSH server to authenticate to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
