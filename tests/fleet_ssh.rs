@@ -219,11 +219,34 @@ fn fleet_audit_over_ssh() {
         );
     }
 
+    // A probe that fails reports its stderr tail.
+    let mut failing = options(&fleet, &fleet.known_hosts(), 60);
+    failing.probe_args = vec!["--no-such-flag".into()];
+    let outcomes = audit(vec![target(&fleet, "h01", "root")], failing);
+    match &outcomes[0].result {
+        HostResult::Failed {
+            failure: Failure::ProbeFailed,
+            stderr_tail: Some(tail),
+            ..
+        } => assert!(tail.contains("--no-such-flag"), "{tail}"),
+        other => panic!("expected ProbeFailed with stderr: {other:?}"),
+    }
+
     // A killed host is unreachable and a frozen one times out; the others finish.
     fleet.freeze("h03");
     fleet.kill("h04");
     let outcomes = audit(all, options(&fleet, &fleet.known_hosts(), 20));
+    // With a whole-host timeout shorter than the connect timeout, the host timeout fires.
+    let frozen = audit(
+        vec![target(&fleet, "h03", "root")],
+        options(&fleet, &fleet.known_hosts(), 2),
+    );
     fleet.thaw("h03");
+    assert!(
+        state(&frozen[0]).starts_with("Timeout") && state(&frozen[0]).contains("--host-timeout"),
+        "{}",
+        state(&frozen[0])
+    );
     assert_eq!(state(&outcomes[0]), "audited partial=false");
     assert_eq!(state(&outcomes[1]), "audited partial=false");
     assert!(

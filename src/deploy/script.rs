@@ -181,6 +181,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_host_of_another_architecture_is_told_apart() {
+        let probes = [EmbeddedProbe {
+            arch: "no-such-arch",
+            sha256: "aa",
+            bytes: b"x",
+        }];
+        let command = deploy_command(&probes, Escalation::None, "root", false, None, &[]);
+        let output = std::process::Command::new("/bin/sh")
+            .args(["-c", &command])
+            .output()
+            .expect("sh");
+        let stdout = String::from_utf8(output.stdout).expect("utf8");
+        assert!(stdout.starts_with("patchgap:unsupported "), "{stdout}");
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    }
+
     /// Runs the script with a local sh when one exists: the cache logic must create a
     /// private directory and receive the probe exactly once.
     #[test]
