@@ -8,6 +8,7 @@
 #[path = "support/fleet.rs"]
 mod fleet;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,15 +20,26 @@ use patchgap::transport::{
     client_config,
 };
 
-fn options(fleet: &fleet::Fleet, known_hosts: &std::path::Path, host_timeout: u64) -> FleetOptions {
-    let known = KnownHosts::load(&[known_hosts.to_path_buf()], None).expect("known_hosts");
+fn options(fleet: &fleet::Fleet, known_hosts: &Path, host_timeout: u64) -> FleetOptions {
+    options_accepting(fleet, known_hosts, host_timeout, false)
+}
+
+/// Options of a run; `accept_new` records unknown host keys in `known_hosts`.
+fn options_accepting(
+    fleet: &fleet::Fleet,
+    known_hosts: &Path,
+    host_timeout: u64,
+    accept_new: bool,
+) -> FleetOptions {
+    let file = known_hosts.to_path_buf();
+    let known = KnownHosts::load(std::slice::from_ref(&file), Some(file.clone())).expect("load");
     FleetOptions {
         forks: 8,
         host_timeout: Duration::from_secs(host_timeout),
         session: Arc::new(SessionOptions {
             connect_timeout: Duration::from_secs(5),
             known_hosts: Arc::new(known),
-            accept_new_host_keys: false,
+            accept_new_host_keys: accept_new,
             credentials: Arc::new(Credentials::new(false, None)),
             ssh: Arc::new(client_config()),
             jumps: JumpPool::default(),
@@ -79,14 +91,22 @@ fn fleet_audit_over_ssh() {
         .iter()
         .map(|name| target(&fleet, name, "root"))
         .collect();
+    root_audits_upload_then_reuse_the_probe(&fleet, &all);
+    jump_hosts_and_new_host_keys(&fleet);
+    sudo_decides_between_full_and_partial_audits(&fleet);
+    a_changed_host_key_is_refused_alone(&fleet, &all);
+    a_failing_probe_reports_its_stderr(&fleet);
+    dead_and_frozen_hosts_fail_alone(&fleet, &all);
+}
 
-    // Every host audited as root: first with the probe removed afterwards (--cleanup), so
-    // the next run uploads it, then once more with the probe cached.
+/// Every host audited as root: first with the probe removed afterwards (--cleanup), so the
+/// next run uploads it, then once more with the probe cached.
+fn root_audits_upload_then_reuse_the_probe(fleet: &fleet::Fleet, all: &[SshTarget]) {
     for run in ["cleanup", "upload", "cached"] {
-        let mut opts = options(&fleet, &fleet.known_hosts(), 60);
+        let mut opts = options(fleet, &fleet.known_hosts(), 60);
         opts.cleanup = run == "cleanup";
         let started = std::time::Instant::now();
-        let outcomes = audit(all.clone(), opts);
+        let outcomes = audit(all.to_vec(), opts);
         eprintln!(
             "{run} run: {} ms for 4 hosts",
             started.elapsed().as_millis()
@@ -98,78 +118,62 @@ fn fleet_audit_over_ssh() {
             eprintln!("  {}: {} ms", outcome.host, outcome.elapsed_ms);
         }
     }
+}
 
-    // Through one shared jump session (h01 forwards to h02 and h03), and with an empty known_hosts that
-    // --accept-new-host-keys fills in (both hops recorded, then trusted on the next run).
-    let mut jumped = target(&fleet, "h02", "root");
-    jumped.proxy_jump = Some(format!("root@127.0.0.1:{}", fleet.host("h01").port));
-    let mut jumped_too = target(&fleet, "h03", "root");
-    jumped_too.proxy_jump = jumped.proxy_jump.clone();
+/// Through one shared jump session (h01 forwards to h02 and h03); then with an empty
+/// known_hosts: refused, then filled in by --accept-new-host-keys (both hops recorded), then
+/// trusted.
+fn jump_hosts_and_new_host_keys(fleet: &fleet::Fleet) {
+    let via_h01 = |name: &str| SshTarget {
+        proxy_jump: Some(format!("root@127.0.0.1:{}", fleet.host("h01").port)),
+        ..target(fleet, name, "root")
+    };
     let outcomes = audit(
-        vec![jumped.clone(), jumped_too],
-        options(&fleet, &fleet.known_hosts(), 60),
+        vec![via_h01("h02"), via_h01("h03")],
+        options(fleet, &fleet.known_hosts(), 60),
     );
     assert_eq!(state(&outcomes[0]), "audited partial=false");
     assert_eq!(state(&outcomes[1]), "audited partial=false");
+
     let fresh = fleet.dir().join("known_hosts.fresh");
-    let refused = audit(vec![jumped.clone()], options(&fleet, &fresh, 60));
-    assert!(
-        state(&refused[0]).starts_with("HostKeyUnknown"),
-        "{}",
-        state(&refused[0])
-    );
-    assert!(
-        state(&refused[0]).contains("SHA256:"),
-        "{}",
-        state(&refused[0])
-    );
-    let mut accepting = options(&fleet, &fresh, 60);
-    accepting.session = Arc::new(SessionOptions {
-        known_hosts: Arc::new(
-            KnownHosts::load(std::slice::from_ref(&fresh), Some(fresh.clone())).expect("load"),
-        ),
-        accept_new_host_keys: true,
-        connect_timeout: Duration::from_secs(5),
-        credentials: Arc::new(Credentials::new(false, None)),
-        ssh: Arc::new(client_config()),
-        jumps: JumpPool::default(),
-    });
-    let outcomes = audit(vec![jumped.clone()], accepting);
-    assert_eq!(state(&outcomes[0]), "audited partial=false");
+    let refused = state(&audit(vec![via_h01("h02")], options(fleet, &fresh, 60))[0]);
+    assert!(refused.starts_with("HostKeyUnknown"), "{refused}");
+    assert!(refused.contains("SHA256:") && refused.contains("--accept-new-host-keys"));
+    let accepting = options_accepting(fleet, &fresh, 60, true);
+    let accepted = audit(vec![via_h01("h02")], accepting);
+    assert_eq!(state(&accepted[0]), "audited partial=false");
     let recorded = std::fs::read_to_string(&fresh).expect("recorded keys");
     assert_eq!(recorded.lines().count(), 2, "{recorded}");
-    let outcomes = audit(vec![jumped], options(&fleet, &fresh, 60));
-    assert_eq!(state(&outcomes[0]), "audited partial=false");
+    let trusted = audit(vec![via_h01("h02")], options(fleet, &fresh, 60));
+    assert_eq!(state(&trusted[0]), "audited partial=false");
+}
 
-    // ops has passwordless sudo (full audit), guest has none (partial audit); a guest
-    // whose inventory requires root fails with SudoRefused.
-    let mut required = target(&fleet, "h02", "guest");
-    required.r#become = true;
-    required.name = "h02-required".into();
+/// ops has passwordless sudo (full audit), guest has none (partial audit), and a guest
+/// whose inventory requires root fails with SudoRefused. A user whose sudo asks for a
+/// password gets a full audit with the right --ask-become-pass password (sent on stdin to
+/// sudo -S) and a partial one with a wrong password.
+fn sudo_decides_between_full_and_partial_audits(fleet: &fleet::Fleet) {
+    let required = SshTarget {
+        name: "h02-required".into(),
+        r#become: true,
+        ..target(fleet, "h02", "guest")
+    };
     let outcomes = audit(
         vec![
-            target(&fleet, "h01", "ops"),
-            target(&fleet, "h02", "guest"),
+            target(fleet, "h01", "ops"),
+            target(fleet, "h02", "guest"),
             required,
         ],
-        options(&fleet, &fleet.known_hosts(), 60),
+        options(fleet, &fleet.known_hosts(), 60),
     );
     assert_eq!(state(&outcomes[0]), "audited partial=false");
     assert_eq!(state(&outcomes[1]), "audited partial=true");
     assert!(
-        matches!(
-            outcomes[2].result,
-            HostResult::Failed {
-                failure: Failure::SudoRefused,
-                ..
-            }
-        ),
+        state(&outcomes[2]).starts_with("SudoRefused"),
         "{}",
         state(&outcomes[2])
     );
 
-    // A user whose sudo asks for a password: the password from --ask-become-pass goes on
-    // stdin to sudo -S (full audit); a wrong one leaves a partial audit.
     fleet.ssh_ok(
         "h01",
         "useradd -m -s /bin/sh pwuser && echo pwuser:s3cret | chpasswd \
@@ -181,13 +185,15 @@ fn fleet_audit_over_ssh() {
         ("s3cret", "audited partial=false"),
         ("wrong", "audited partial=true"),
     ] {
-        let mut opts = options(&fleet, &fleet.known_hosts(), 60);
+        let mut opts = options(fleet, &fleet.known_hosts(), 60);
         opts.become_password = Some(password.into());
-        let outcomes = audit(vec![target(&fleet, "h01", "pwuser")], opts);
+        let outcomes = audit(vec![target(fleet, "h01", "pwuser")], opts);
         assert_eq!(state(&outcomes[0]), expected, "password {password}");
     }
+}
 
-    // h03's recorded key replaced by h04's: refused as changed, the others audited.
+/// h03's recorded key replaced by h04's: h03 is refused as changed, the others audited.
+fn a_changed_host_key_is_refused_alone(fleet: &fleet::Fleet, all: &[SshTarget]) {
     let text = std::fs::read_to_string(fleet.known_hosts()).expect("known_hosts");
     let h03 = format!("[127.0.0.1]:{} ", fleet.host("h03").port);
     let h04 = format!("[127.0.0.1]:{} ", fleet.host("h04").port);
@@ -205,24 +211,18 @@ fn fleet_audit_over_ssh() {
         .collect();
     let forged_file = fleet.dir().join("known_hosts.changed");
     std::fs::write(&forged_file, forged).expect("write");
-    let outcomes = audit(all.clone(), options(&fleet, &forged_file, 60));
-    for (outcome, expected) in
-        outcomes
-            .iter()
-            .zip(["audited", "audited", "HostKeyChanged", "audited"])
-    {
-        assert!(
-            state(outcome).starts_with(expected),
-            "{}: {}",
-            outcome.host,
-            state(outcome)
-        );
+    let outcomes = audit(all.to_vec(), options(fleet, &forged_file, 60));
+    let expected = ["audited", "audited", "HostKeyChanged", "audited"];
+    for (outcome, expected) in outcomes.iter().zip(expected) {
+        let state = state(outcome);
+        assert!(state.starts_with(expected), "{}: {state}", outcome.host);
     }
+}
 
-    // A probe that fails reports its stderr tail.
-    let mut failing = options(&fleet, &fleet.known_hosts(), 60);
+fn a_failing_probe_reports_its_stderr(fleet: &fleet::Fleet) {
+    let mut failing = options(fleet, &fleet.known_hosts(), 60);
     failing.probe_args = vec!["--no-such-flag".into()];
-    let outcomes = audit(vec![target(&fleet, "h01", "root")], failing);
+    let outcomes = audit(vec![target(fleet, "h01", "root")], failing);
     match &outcomes[0].result {
         HostResult::Failed {
             failure: Failure::ProbeFailed,
@@ -231,22 +231,27 @@ fn fleet_audit_over_ssh() {
         } => assert!(tail.contains("--no-such-flag"), "{tail}"),
         other => panic!("expected ProbeFailed with stderr: {other:?}"),
     }
+}
 
-    // A killed host is unreachable and a frozen one times out; the others finish.
+/// A killed host is unreachable and a frozen one times out (connect timeout, or the
+/// whole-host timeout when that is shorter) while the others finish.
+fn dead_and_frozen_hosts_fail_alone(fleet: &fleet::Fleet, all: &[SshTarget]) {
     fleet.freeze("h03");
     fleet.kill("h04");
-    let outcomes = audit(all, options(&fleet, &fleet.known_hosts(), 20));
-    // With a whole-host timeout shorter than the connect timeout, the host timeout fires.
+    let outcomes = audit(all.to_vec(), options(fleet, &fleet.known_hosts(), 20));
     let frozen = audit(
-        vec![target(&fleet, "h03", "root")],
-        options(&fleet, &fleet.known_hosts(), 2),
+        vec![target(fleet, "h03", "root")],
+        options(fleet, &fleet.known_hosts(), 2),
     );
     fleet.thaw("h03");
-    assert!(
-        state(&frozen[0]).starts_with("Timeout") && state(&frozen[0]).contains("--host-timeout"),
-        "{}",
-        state(&frozen[0])
-    );
+    for outcome in &outcomes {
+        eprintln!(
+            "{}: {} ms, {}",
+            outcome.host,
+            outcome.elapsed_ms,
+            state(outcome)
+        );
+    }
     assert_eq!(state(&outcomes[0]), "audited partial=false");
     assert_eq!(state(&outcomes[1]), "audited partial=false");
     assert!(
@@ -259,12 +264,9 @@ fn fleet_audit_over_ssh() {
         "{}",
         state(&outcomes[3])
     );
-    for outcome in &outcomes {
-        eprintln!(
-            "{}: {} ms, {}",
-            outcome.host,
-            outcome.elapsed_ms,
-            state(outcome)
-        );
-    }
+    let frozen = state(&frozen[0]);
+    assert!(
+        frozen.starts_with("Timeout") && frozen.contains("--host-timeout"),
+        "{frozen}"
+    );
 }
