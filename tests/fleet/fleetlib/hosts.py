@@ -244,7 +244,11 @@ def wait_ready(pending, timeout):
                                  % (name, console_tail(name)))
             if not port_open(ssh_port(name)):
                 continue
-            out = state.ssh(name, ["systemctl", "is-system-running", "--wait"], timeout=60)
+            try:
+                out = state.ssh(name, ["systemctl", "is-system-running", "--wait"],
+                                timeout=max(5, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                continue
             verdict = out.stdout.strip()
             if verdict == "running":
                 pending.remove(name)
