@@ -165,11 +165,14 @@ impl BannerFinder {
             if !rest.first().is_some_and(u8::is_ascii_digit) {
                 continue;
             }
-            match rest
+            let end = rest
                 .iter()
                 .take(MAX_VERSION_LEN)
-                .position(|b| *b == 0 || *b == b'\n')
-            {
+                .position(|b| !(b' '..=b'~').contains(b));
+            match end {
+                // Only printable text ended by a NUL or newline is the banner: other bytes
+                // mean the words happen to appear in compressed or binary data.
+                Some(end) if !matches!(rest[end], 0 | b'\n') => continue,
                 Some(end) => {
                     self.found = Some(String::from_utf8_lossy(&rest[..end]).trim().to_string());
                     return;
