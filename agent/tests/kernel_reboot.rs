@@ -357,3 +357,21 @@ fn this_machine_gives_a_consistent_verdict() {
     let verdict = r.verdict();
     assert_eq!(verdict.starts_with("reboot needed"), r.needed, "{verdict}");
 }
+
+#[test]
+fn stale_grub_menu_is_warned_about() {
+    let host = Host::new();
+    host.running(NEW, "6.1.115-1")
+        .kernel(NEW, "6.1.115-1", Image::Bzimage)
+        .grub(&["6.1.0-28-amd64", NEW], "");
+    let (k, _, _) = audit(&host.roots);
+    assert_eq!(
+        k.boot_default.as_ref().map(|d| d.image.is_none()),
+        Some(true)
+    );
+    assert!(
+        k.warnings.iter().any(|w| w.contains("not in /boot")),
+        "{:?}",
+        k.warnings
+    );
+}

@@ -31,6 +31,12 @@ pub fn collect(roots: &Roots) -> KernelReport {
         ..running
     };
     let boot_default = boot_default(roots, &installed, &mut warnings);
+    if let Some(d) = boot_default.as_ref().filter(|d| d.image.is_none()) {
+        warnings.push(format!(
+            "the boot default names kernel {}, whose image is not in /boot: the boot loader configuration may be stale",
+            d.release
+        ));
+    }
     let container = detect_container(roots);
     let (status, reason) = match &container {
         Some(c) => (
