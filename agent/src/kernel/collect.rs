@@ -278,17 +278,16 @@ pub fn decide(
         return not_packaged();
     }
     pending.unwrap_or_else(|| {
-        let detail = match compare_releases(&boot.release, release) {
+        let reason = match compare_releases(&boot.release, release) {
             Ordering::Less => format!(
-                "; the boot default {} is older, a reboot would go back to it",
+                "running kernel {release} is newer than the boot default {} ({named_by}): a reboot would go back to the older one",
                 boot.release
             ),
-            _ if boot.build.is_none() => "; the image's build could not be read".to_string(),
-            _ => String::new(),
+            _ if boot.build.is_none() => format!(
+                "running kernel {release} is the one that boots next ({named_by}); its image's build could not be compared"
+            ),
+            _ => format!("running kernel {release} is the one that boots next ({named_by})"),
         };
-        (
-            KernelStatus::Current,
-            format!("running kernel {release} is the one that boots next ({named_by}){detail}"),
-        )
+        (KernelStatus::Current, reason)
     })
 }
