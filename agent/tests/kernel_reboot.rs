@@ -121,7 +121,11 @@ fn one_time_grub_entry_wins() {
     assert!(matches!(d.source, BootSource::Grub { one_time: true, .. }));
     // Booting an older kernel once is no update.
     assert_eq!(k.status, KernelStatus::Current, "{}", k.reason);
-    assert!(k.reason.contains("go back to the older one"), "{}", k.reason);
+    assert!(
+        k.reason.contains("go back to the older one"),
+        "{}",
+        k.reason
+    );
 }
 
 /// Running 6.18 from outside the packages, with only older Debian kernels installed:

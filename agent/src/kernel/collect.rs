@@ -291,3 +291,83 @@ pub fn decide(
         (KernelStatus::Current, reason)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(release: Option<&str>, build: &str, package: Option<&str>) -> RunningKernel {
+        RunningKernel {
+            release: release.map(str::to_string),
+            build: Some(build.to_string()),
+            package: package.map(str::to_string),
+            ..RunningKernel::default()
+        }
+    }
+
+    fn boot(release: &str, build: Option<&str>, guess: bool) -> BootDefault {
+        BootDefault {
+            release: release.to_string(),
+            image: Some(format!("/boot/vmlinuz-{release}")),
+            build: build.map(str::to_string),
+            source: if guess {
+                BootSource::HighestInstalled
+            } else {
+                BootSource::Symlink {
+                    path: "/vmlinuz".into(),
+                    target: format!("/boot/vmlinuz-{release}"),
+                }
+            },
+            guess,
+        }
+    }
+
+    #[test]
+    fn unknown_without_release_or_image() {
+        let r = running(None, "#1", None);
+        assert_eq!(decide(&r, &[], None).0, KernelStatus::Unknown);
+        let r = running(
+            Some("6.1.0-27-amd64"),
+            "#1",
+            Some("linux-image-6.1.0-27-amd64"),
+        );
+        assert_eq!(decide(&r, &[], None).0, KernelStatus::Unknown);
+        let r = running(Some("6.18.1"), "#1", None);
+        assert_eq!(decide(&r, &[], None).0, KernelStatus::NotPackaged);
+    }
+
+    #[test]
+    fn same_release_without_readable_build_is_current() {
+        let r = running(Some("6.1.0-27-amd64"), "#1 Debian 6.1.115-1", Some("p"));
+        let (status, reason) = decide(&r, &[], Some(&boot("6.1.0-27-amd64", None, false)));
+        assert_eq!(status, KernelStatus::Current);
+        assert!(reason.contains("could not be compared"), "{reason}");
+        let b = boot("6.1.0-27-amd64", Some("#1 Debian 6.1.115-1"), true);
+        assert_eq!(decide(&r, &[], Some(&b)).0, KernelStatus::Current);
+    }
+
+    #[test]
+    fn custom_kernel_ignores_guessed_newer_default() {
+        let r = running(Some("6.0.9-custom"), "#1", None);
+        let installed = [InstalledKernel {
+            release: "6.0.9-custom".into(),
+            package: None,
+            package_version: None,
+            image: Some("/boot/vmlinuz-6.0.9-custom".into()),
+            image_version: None,
+            build: None,
+            version_from: VersionSource::FileName,
+        }];
+        let guessed = boot("6.1.0-27-amd64", None, true);
+        assert_eq!(
+            decide(&r, &installed, Some(&guessed)).0,
+            KernelStatus::NotPackaged
+        );
+        let named = boot("6.1.0-27-amd64", None, false);
+        assert_eq!(
+            decide(&r, &installed, Some(&named)).0,
+            KernelStatus::VersionUpdatePending
+        );
+        assert_eq!(decide(&r, &[], Some(&named)).0, KernelStatus::NotPackaged);
+    }
+}
