@@ -1,16 +1,15 @@
 //! `patchgap audit` without an inventory: this machine, in-process, with the same probe
 //! library that runs on remote hosts.
 
-use anyhow::Context as _;
 use patchgap_probe::{IgnoreRules, Options, Report, Roots};
 
 use crate::cli::ProbeArgs;
-use crate::exit::Exit;
+use crate::exit::{Exit, UsageError};
 
 /// Probe options from the command line.
 pub fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
     let ignore = IgnoreRules::new(!args.no_default_ignores, &args.ignore)
-        .context("failed to read --ignore")?;
+        .map_err(|e| UsageError(format!("--ignore: {e}")))?;
     Ok(Options {
         roots: Roots::default(),
         ignore,
