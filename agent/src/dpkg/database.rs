@@ -50,6 +50,11 @@ pub enum OwnerVia {
     Diversion,
 }
 
+/// A queried path waiting in [`Database::owners`]: the path as asked, how the spelling
+/// being looked for relates to it, and a package whose listing does not count (the
+/// diverter, for a diverted-to path).
+type Query = (String, OwnerVia, Option<String>);
+
 /// One dpkg database.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -137,19 +142,17 @@ impl Database {
         let diversions = self.diversions()?;
         let mut result: HashMap<String, PathOwner> = HashMap::new();
         // spelling -> (queried path, how, package to skip)
-        let mut wanted: HashMap<Vec<u8>, Vec<(String, OwnerVia, Option<String>)>> = HashMap::new();
+        let mut wanted: HashMap<Vec<u8>, Vec<Query>> = HashMap::new();
         for path in paths {
-            if let Some(d) = diversions.diverted_from(path) {
-                if let Some(by) = &d.by {
-                    result.insert(
-                        path.to_string(),
-                        PathOwner {
-                            package: by.clone(),
-                            via: OwnerVia::Diversion,
-                        },
-                    );
-                    continue;
-                }
+            if let Some(by) = diversions.diverted_from(path).and_then(|d| d.by.as_ref()) {
+                result.insert(
+                    path.to_string(),
+                    PathOwner {
+                        package: by.clone(),
+                        via: OwnerVia::Diversion,
+                    },
+                );
+                continue;
             }
             let (lookup, via, skip) = match diversions.diverted_to(path) {
                 Some(d) => (d.from.clone(), OwnerVia::Diversion, d.by.clone()),

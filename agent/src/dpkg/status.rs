@@ -68,10 +68,10 @@ pub fn parse_status(text: &str) -> Vec<PackageStatus> {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            if field == "Conffiles" {
-                if let Some(c) = parse_conffile(line) {
-                    cur.conffiles.push(c);
-                }
+            if field == "Conffiles"
+                && let Some(c) = parse_conffile(line)
+            {
+                cur.conffiles.push(c);
             }
             continue;
         }
