@@ -23,7 +23,7 @@ pub fn audit(args: &ProbeArgs) -> anyhow::Result<Report> {
 
 /// What one host's report means for the exit status.
 pub fn exit_for(report: &Report) -> Exit {
-    if report.restarts_pending() {
+    if report.action_needed() {
         Exit::Findings
     } else {
         Exit::Clean

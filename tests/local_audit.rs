@@ -15,7 +15,7 @@ fn json_report_and_exit_status_agree() {
         .output()
         .expect("run");
     let r: Report = serde_json::from_slice(&out.stdout).expect("report JSON");
-    let expected = if r.restarts_pending() { 1 } else { 0 };
+    let expected = if r.action_needed() { 1 } else { 0 };
     assert_eq!(
         out.status.code(),
         Some(expected),

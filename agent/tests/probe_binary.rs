@@ -1,6 +1,8 @@
 //! The `patchgap-probe` binary as a user runs it: its JSON on stdout, its arguments, and a
 //! run without root that must say it is partial and why.
 
+#![allow(clippy::print_stderr)]
+
 use std::process::Command;
 
 use patchgap_probe::{Report, SCHEMA_VERSION};
