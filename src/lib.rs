@@ -5,4 +5,5 @@ the static probe to each host, and renders what it finds for people and pipeline
 
 pub mod cli;
 pub mod exit;
+pub mod inventory;
 pub mod outcome;
