@@ -4,8 +4,7 @@
 
 mod actions;
 mod aggregate;
-mod json;
-mod model;
+mod document;
 mod table;
 
 #[cfg(test)]
@@ -19,6 +18,5 @@ pub use aggregate::{
     FailedHost, FleetSummary, HostState, HostSummary, PackageSpread, failure_label, fleet_exit,
     summarize,
 };
-pub use json::{write_json, write_json_file};
-pub use model::{ControllerInfo, FORMAT_VERSION, FleetReport};
+pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport, write_json, write_json_file};
 pub use table::render_summary;

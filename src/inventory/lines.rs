@@ -12,11 +12,14 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct KeyLines {
     lines: HashMap<Vec<String>, usize>,
+    /// Keys seen again at the same path: (key, line of the repeat).
+    repeats: Vec<(String, usize)>,
 }
 
 impl KeyLines {
     pub fn scan(source: &str) -> Self {
         let mut lines = HashMap::new();
+        let mut repeats = Vec::new();
         let mut stack: Vec<(usize, String)> = Vec::new();
         // Indentation of the key that opened a block scalar (`|` or `>`): more indented
         // lines are its text, not keys.
@@ -53,13 +56,27 @@ impl KeyLines {
             }
             stack.push((indent, key));
             let path: Vec<String> = stack.iter().map(|(_, k)| k.clone()).collect();
-            lines.entry(path).or_insert(index + 1);
+            if lines.contains_key(&path) {
+                repeats.push((stack[stack.len() - 1].1.clone(), index + 1));
+            } else {
+                lines.insert(path, index + 1);
+            }
             let value = value.trim_start();
             if value.starts_with('|') || value.starts_with('>') {
                 block_scalar = Some(indent);
             }
         }
-        KeyLines { lines }
+        KeyLines { lines, repeats }
+    }
+
+    /// Line where `key` appears a second time in one mapping. Only a hint for serde_yaml's
+    /// duplicate-key error: the scan also sees repeats that are legal (the same key in
+    /// two entries of a list), so it is asked only once YAML itself refused a duplicate.
+    pub fn repeat_of(&self, key: &str) -> Option<usize> {
+        self.repeats
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, line)| *line)
     }
 
     /// Line of the key at `path`, or of its nearest ancestor the scan saw.
@@ -174,6 +191,13 @@ all:
             Some(17)
         );
         assert_eq!(lines.line_of(&path("nothing/here")), None);
+    }
+
+    #[test]
+    fn repeated_keys_are_remembered() {
+        let lines = KeyLines::scan("all:\n  children:\n    web:\n    db:\n    web:\n");
+        assert_eq!(lines.repeat_of("web"), Some(5));
+        assert_eq!(lines.repeat_of("db"), None);
     }
 
     #[test]

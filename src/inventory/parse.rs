@@ -64,17 +64,12 @@ impl Builder {
     }
 
     pub fn add_source(&mut self, file: &Path, source: &str) -> Result<(), InventoryError> {
-        let yaml_error = |e: serde_yaml::Error| InventoryError::Yaml {
-            at: Location::new(file, e.location().map(|l| l.line())),
-            message: e.to_string(),
-        };
+        let lines = KeyLines::scan(source);
+        let yaml_error = |e: serde_yaml::Error| yaml_error(file, &lines, &e);
         let mut root: Value = serde_yaml::from_str(source).map_err(yaml_error)?;
         // `<<: *defaults` merge keys are common in inventories and are honoured by Ansible.
         root.apply_merge().map_err(yaml_error)?;
-        let cx = FileCx {
-            file,
-            lines: KeyLines::scan(source),
-        };
+        let cx = FileCx { file, lines };
         let top = match &root {
             Value::Null => return Ok(()),
             Value::Mapping(m) => m,
@@ -256,6 +251,31 @@ impl Builder {
             });
         }
         Ok(text)
+    }
+}
+
+/// A YAML error at its line. serde_yaml places a duplicate key at the start of its
+/// mapping; the line of the repeat itself is more useful.
+fn yaml_error(file: &Path, lines: &KeyLines, e: &serde_yaml::Error) -> InventoryError {
+    let mut message = e.to_string();
+    let mut line = e.location().map(|l| l.line());
+    if let Some(key) = message
+        .split_once("duplicate entry with key \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(key, _)| key)
+    {
+        if let Some(repeat) = lines.repeat_of(key) {
+            line = Some(repeat);
+            message = format!("`{key}` appears twice in the same mapping; merge the two entries");
+        }
+    }
+    // serde_yaml appends " at line L column C", which the location already says.
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    InventoryError::Yaml {
+        at: Location::new(file, line),
+        message,
     }
 }
 

@@ -253,3 +253,47 @@ fn the_documented_example_loads() {
     );
     assert!(host(&inventory, "old-appliance.example.com").settings.skip);
 }
+
+#[test]
+fn a_repeated_group_points_at_the_repeat() {
+    let err = error_of("bad-duplicate-group.yaml");
+    assert!(
+        err.contains("bad-duplicate-group.yaml:7: not valid YAML: `web` appears twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn other_wrong_shapes_are_named() {
+    for (source, expected) in [
+        (
+            "- a\n- b\n",
+            "e.yaml:1: the top level of an inventory must be a mapping",
+        ),
+        ("all: web1\n", "e.yaml:1: group `all` must be a mapping"),
+        (
+            "all:\n  hosts:\n    a: 5\n",
+            "e.yaml:3: host `a` must be followed by a mapping",
+        ),
+        (
+            "all:\n  vars: [1]\n",
+            "e.yaml:2: `vars` of group `all` must be a mapping",
+        ),
+        (
+            "all:\n  hosts:\n    a:\n      ansible_become: !vault |\n        $ANSIBLE_VAULT;1.1\n",
+            "e.yaml:4: `ansible_become` (for host a): expected a boolean",
+        ),
+    ] {
+        let err = load_str(Path::new("e.yaml"), source)
+            .expect_err(source)
+            .to_string();
+        assert!(err.starts_with(expected), "{source:?}: {err}");
+    }
+}
+
+#[test]
+fn vault_values_of_the_users_own_variables_are_ignored() {
+    let source = "all:\n  hosts:\n    a:\n      secret: !vault |\n        $ANSIBLE_VAULT;1.1\n        6162\n";
+    let inventory = load_str(Path::new("v.yaml"), source).expect("ignored");
+    assert_eq!(inventory.hosts.len(), 1);
+}
