@@ -7,6 +7,7 @@
 //! nearest enclosing key that it can see, which is still the right place to look.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Key path to 1-based line.
 #[derive(Debug, Default)]
@@ -56,10 +57,11 @@ impl KeyLines {
             }
             stack.push((indent, key));
             let path: Vec<String> = stack.iter().map(|(_, k)| k.clone()).collect();
-            if lines.contains_key(&path) {
-                repeats.push((stack[stack.len() - 1].1.clone(), index + 1));
-            } else {
-                lines.insert(path, index + 1);
+            match lines.entry(path) {
+                Entry::Occupied(_) => repeats.push((stack[stack.len() - 1].1.clone(), index + 1)),
+                Entry::Vacant(slot) => {
+                    slot.insert(index + 1);
+                }
             }
             let value = value.trim_start();
             if value.starts_with('|') || value.starts_with('>') {

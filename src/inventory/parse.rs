@@ -263,11 +263,10 @@ fn yaml_error(file: &Path, lines: &KeyLines, e: &serde_yaml::Error) -> Inventory
         .split_once("duplicate entry with key \"")
         .and_then(|(_, rest)| rest.split_once('"'))
         .map(|(key, _)| key)
+        && let Some(repeat) = lines.repeat_of(key)
     {
-        if let Some(repeat) = lines.repeat_of(key) {
-            line = Some(repeat);
-            message = format!("`{key}` appears twice in the same mapping; merge the two entries");
-        }
+        line = Some(repeat);
+        message = format!("`{key}` appears twice in the same mapping; merge the two entries");
     }
     // serde_yaml appends " at line L column C", which the location already says.
     if let Some(at) = message.rfind(" at line ") {
