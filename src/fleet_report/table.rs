@@ -108,10 +108,24 @@ fn pending_table(hosts: &[&HostSummary], width: Option<u16>) -> Table {
             name,
             services.join("\n"),
             also.join("\n"),
-            host.reboot.label().to_string(),
+            reboot_cell(&host.reboot),
         ]);
     }
     table
+}
+
+/// `needed: first reason (+N more)`, or the bare verdict.
+fn reboot_cell(verdict: &RebootVerdict) -> String {
+    match verdict {
+        RebootVerdict::Needed { reasons } if !reasons.is_empty() => {
+            let more = match reasons.len() - 1 {
+                0 => String::new(),
+                n => format!(" (+{n} more)"),
+            };
+            format!("needed: {}{more}", cell(&reasons[0]))
+        }
+        other => other.label().to_string(),
+    }
 }
 
 fn service_label(action: &PendingAction) -> String {
@@ -194,4 +208,26 @@ fn failed_table(summary: &FleetSummary, width: Option<u16>) -> Table {
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reboot_reasons_are_shortened_and_sanitised() {
+        let verdict = RebootVerdict::Needed {
+            reasons: vec![
+                "kernel 6.1.0-28\u{1b}[2J installed".into(),
+                "microcode".into(),
+            ],
+        };
+        assert_eq!(
+            reboot_cell(&verdict),
+            "needed: kernel 6.1.0-28? installed (+1 more)"
+        );
+        let bare = RebootVerdict::Needed { reasons: vec![] };
+        assert_eq!(reboot_cell(&bare), "needed");
+        assert_eq!(reboot_cell(&RebootVerdict::NotNeeded), "not needed");
+    }
 }

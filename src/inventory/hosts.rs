@@ -23,6 +23,9 @@ pub struct HostTarget {
     pub private_key_file: Option<PathBuf>,
     pub r#become: bool,
     pub become_user: Option<String>,
+    /// Jump hosts (`[user@]host[:port]`, comma-separated) found as `-J` or `-o ProxyJump`
+    /// in `ansible_ssh_common_args` / `ansible_ssh_extra_args`; overrides ssh_config.
+    pub proxy_jump: Option<String>,
     /// Every group the host is in, ancestors, `all` and `ungrouped` included, sorted.
     pub groups: Vec<String>,
     pub settings: PatchgapVars,
@@ -136,6 +139,7 @@ fn resolve(mut builder: Builder) -> Result<Inventory, InventoryError> {
             private_key_file: vars.private_key_file.clone(),
             r#become: vars.become_.unwrap_or(false),
             become_user: vars.become_user.clone(),
+            proxy_jump: vars.proxy_jump.clone(),
             groups: groups.into_iter().collect(),
             settings: vars.patchgap(),
         });

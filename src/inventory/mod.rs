@@ -6,6 +6,7 @@ mod hosts;
 mod lines;
 mod parse;
 mod ranges;
+mod ssh_args;
 mod vars;
 
 #[cfg(test)]

@@ -38,7 +38,8 @@ fn hosts_keep_inventory_order_and_ranges_expand() {
             "web04",
             "dba",
             "dbb",
-            "db1"
+            "db1",
+            "internal1"
         ]
     );
 }
@@ -83,6 +84,11 @@ fn connection_and_patchgap_settings() {
         Some(PathBuf::from("/srv/cache/patchgap"))
     );
     assert!(web02.groups.contains(&"legacy".to_string()));
+    assert_eq!(
+        host(&inventory, "internal1").proxy_jump.as_deref(),
+        Some("ops@bastion.example.com")
+    );
+    assert_eq!(web02.proxy_jump, None);
     assert!(host(&inventory, "web01").wants_sudo(false));
     assert!(!host(&inventory, "web01").wants_sudo(true));
     assert!(dba.wants_sudo(true));
@@ -100,7 +106,7 @@ fn groups_list_hosts_through_children() {
 #[test]
 fn several_files_merge_with_the_later_winning() {
     let inventory = load(&[fixture("site.yaml"), fixture("extra.yaml")]).expect("valid");
-    assert_eq!(inventory.hosts.len(), 12);
+    assert_eq!(inventory.hosts.len(), 13);
     assert_eq!(host(&inventory, "web07").user.as_deref(), Some("webops"));
     assert_eq!(host(&inventory, "web01").user.as_deref(), Some("webops"));
     assert_eq!(host(&inventory, "web07").port, Some(2200));

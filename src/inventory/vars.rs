@@ -48,6 +48,8 @@ pub struct VarSet {
     pub private_key_file: Option<PathBuf>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
+    /// From `-J` / `-o ProxyJump` in `ansible_ssh_common_args` or `ansible_ssh_extra_args`.
+    pub proxy_jump: Option<String>,
     pub skip: Option<bool>,
     pub sudo: Option<bool>,
     pub connect_timeout: Option<u64>,
@@ -75,6 +77,7 @@ impl VarSet {
             private_key_file,
             become_,
             become_user,
+            proxy_jump,
             skip,
             sudo,
             connect_timeout,
@@ -135,6 +138,18 @@ pub fn read_var(
         }
         "ansible_become" => set.become_ = Some(boolean(value).ok_or_else(|| invalid(BOOL))?),
         "ansible_become_user" => set.become_user = Some(text(value).ok_or_else(|| invalid(TEXT))?),
+        "ansible_ssh_common_args" | "ansible_ssh_extra_args" => {
+            let Value::String(args) = value else {
+                return Err(invalid(TEXT));
+            };
+            if let Some(jump) = super::ssh_args::proxy_jump(args) {
+                // Templates elsewhere in the arguments do not matter; in the jump host they do.
+                if jump.contains("{{") {
+                    return Err(invalid(TEXT));
+                }
+                set.proxy_jump = Some(jump);
+            }
+        }
         "ansible_group_priority" => {
             set.group_priority = Some(integer(value).ok_or_else(|| invalid("an integer"))?)
         }
@@ -277,6 +292,15 @@ mod tests {
                 .host_timeout,
             Some(30)
         );
+    }
+
+    #[test]
+    fn the_jump_host_comes_from_the_ssh_arguments() {
+        let set = read("ansible_ssh_common_args", "'-o ProxyJump=ops@bastion'").expect("ok");
+        assert_eq!(set.proxy_jump.as_deref(), Some("ops@bastion"));
+        let set = read("ansible_ssh_extra_args", "'-C -o User={{ u }}'").expect("ignored");
+        assert_eq!(set.proxy_jump, None);
+        assert!(read("ansible_ssh_common_args", "'-J {{ jump }}'").is_err());
     }
 
     #[test]
