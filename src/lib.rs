@@ -10,8 +10,12 @@ pub mod fleet_report;
 pub mod glob;
 pub mod inventory;
 pub mod limit;
+pub mod local;
 pub mod outcome;
+pub mod output;
 pub mod probe_output;
+pub mod render;
+pub mod run;
 pub mod sanitize;
 
 #[cfg(test)]

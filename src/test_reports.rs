@@ -1,8 +1,8 @@
 //! Probe reports for tests, built in code so they follow the report type as it grows.
 
 use patchgap_probe::report::{
-    Actions, Finding, FindingKind, HostInfo, Owner, PackageChange, ScanStats, ServiceAction,
-    SessionAction, Severity, StaleProcess,
+    Actions, Finding, FindingKind, HostInfo, NowAtPath, Owner, PackageChange, ScanStats,
+    ServiceAction, SessionAction, Severity, StaleProcess,
 };
 use patchgap_probe::{Report, SCHEMA_VERSION};
 
@@ -43,6 +43,7 @@ fn process(pid: u32, comm: &str, unit: &str, library: &str, package: &str) -> St
             kind: FindingKind::MapDeleted,
             path: library.into(),
             package: Some(package.into()),
+            now_at_path: NowAtPath::AnotherFile,
             severity: Severity::Normal,
         }],
     }
