@@ -1,7 +1,7 @@
 //! The fleet report document written by `--format json`: controller metadata and every
 //! selected host's outcome, each audited host's probe report embedded unchanged; and its
 //! output, to any writer or atomically to a file.
-//! Documented in docs/report-format.md; [`FORMAT_VERSION`] follows the same rules as the
+//! Documented in docs/fleet-report.md; [`FORMAT_VERSION`] follows the same rules as the
 //! probe's `SCHEMA_VERSION` (adding an optional field keeps it, anything else bumps it).
 
 use std::io::Write;
