@@ -3,6 +3,8 @@
 //! are unioned first, then intersections apply, then exclusions, whatever their order.
 //! See <https://docs.ansible.com/ansible/latest/inventory_guide/intro_patterns.html>.
 
+use std::collections::HashSet;
+
 use crate::glob;
 use crate::inventory::{HostTarget, Inventory};
 
@@ -135,19 +137,23 @@ fn term_matches(inventory: &Inventory, term: &str) -> Result<Vec<bool>, LimitErr
             name == term
         }
     };
-    let groups: Vec<&Vec<String>> = inventory
+    let mut matched_group = false;
+    let mut in_groups: HashSet<&str> = HashSet::new();
+    for (_, hosts) in inventory
         .groups
         .iter()
         .filter(|(name, _)| name_matches(name))
-        .map(|(_, hosts)| hosts)
-        .collect();
-    let mut found = !groups.is_empty();
+    {
+        matched_group = true;
+        in_groups.extend(hosts.iter().map(String::as_str));
+    }
+    let mut found = matched_group;
     let mut selected: Vec<bool> = inventory
         .hosts
         .iter()
-        .map(|h| groups.iter().any(|g| g.contains(&h.name)))
+        .map(|h| in_groups.contains(h.name.as_str()))
         .collect();
-    if groups.is_empty() || is_glob {
+    if !matched_group || is_glob {
         for (s, host) in selected.iter_mut().zip(&inventory.hosts) {
             if name_matches(&host.name) {
                 *s = true;
