@@ -44,6 +44,14 @@ impl fmt::Display for Suggestion {
     }
 }
 
+/// The suggestion when there is one, else the list of known patchgap variables.
+fn known_or(suggestion: &Suggestion) -> String {
+    match suggestion.0 {
+        Some(_) => suggestion.to_string(),
+        None => format!("; known: {}", super::vars::PATCHGAP_VARS.join(", ")),
+    }
+}
+
 /// The closest candidate to a misspelt key, if one is close enough to be a likely typo.
 pub fn suggest(key: &str, candidates: &[&str]) -> Suggestion {
     let lowered = key.to_ascii_lowercase();
@@ -146,8 +154,8 @@ pub enum InventoryError {
     },
 
     #[error(
-        "{at}: unknown patchgap variable `{key}` (for {owner}){suggestion}; known: {}",
-        super::vars::PATCHGAP_VARS.join(", ")
+        "{at}: unknown patchgap variable `{key}` (for {owner}){}",
+        known_or(suggestion)
     )]
     UnknownPatchgapVar {
         at: Location,

@@ -268,14 +268,26 @@ fn yaml_error(file: &Path, lines: &KeyLines, e: &serde_yaml::Error) -> Inventory
         line = Some(repeat);
         message = format!("`{key}` appears twice in the same mapping; merge the two entries");
     }
-    // serde_yaml appends " at line L column C", which the location already says.
-    if let Some(at) = message.rfind(" at line ") {
-        message.truncate(at);
-    }
+    strip_position(&mut message);
     InventoryError::Yaml {
         at: Location::new(file, line),
         message,
     }
+}
+
+/// Removes serde_yaml's " at line L column C", which the location already says.
+fn strip_position(message: &mut String) {
+    let Some(start) = message.find(" at line ") else {
+        return;
+    };
+    let rest = &message[start + " at line ".len()..];
+    let after_line = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let after_column = after_line
+        .strip_prefix(" column ")
+        .map(|r| r.trim_start_matches(|c: char| c.is_ascii_digit()))
+        .unwrap_or(after_line);
+    let end = message.len() - after_column.len();
+    message.replace_range(start..end, "");
 }
 
 /// The entries of a `hosts`, `vars` or `children` section; an empty section is allowed.
@@ -303,4 +315,22 @@ fn join(parent: &[String], key: &str) -> Vec<String> {
     let mut path = parent.to_vec();
     path.push(key.to_string());
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_yaml_positions_are_not_repeated() {
+        let mut m = "did not find expected key at line 4 column 4, while parsing".to_string();
+        strip_position(&mut m);
+        assert_eq!(m, "did not find expected key, while parsing");
+        let mut m = "all.hosts: invalid type at line 2 column 3".to_string();
+        strip_position(&mut m);
+        assert_eq!(m, "all.hosts: invalid type");
+        let mut m = "no position here".to_string();
+        strip_position(&mut m);
+        assert_eq!(m, "no position here");
+    }
 }

@@ -338,6 +338,10 @@ mod tests {
             .to_string();
         assert!(!err.contains("did you mean"), "{err}");
         assert!(err.contains("known: patchgap_skip"), "{err}");
+        let err = read("patchgap_skp", "true")
+            .expect_err("unknown")
+            .to_string();
+        assert!(!err.contains("known:"), "{err}");
     }
 
     #[test]
