@@ -19,4 +19,4 @@ pub use aggregate::{
     summarize,
 };
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport, write_json, write_json_file};
-pub use table::render_summary;
+pub use table::{render_summary, stdout_width};

@@ -13,6 +13,12 @@ use crate::sanitize::for_terminal;
 /// Most packages listed; the JSON report has them all.
 const MAX_PACKAGES: usize = 20;
 
+/// The width of stdout when it is a terminal, for [`render_summary`]; `None` for pipes
+/// and files, whose tables are as wide as their content.
+pub fn stdout_width() -> Option<u16> {
+    Table::new().width()
+}
+
 /// The summary as text. `width` is the terminal's width, if stdout is one; tables wrap to
 /// it, otherwise they are as wide as their content.
 pub fn render_summary(summary: &FleetSummary, width: Option<u16>) -> String {

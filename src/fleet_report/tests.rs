@@ -202,3 +202,21 @@ fn hosts_sort_into_inventory_order() {
     let names: Vec<&str> = report.hosts.iter().map(|h| h.host.as_str()).collect();
     assert_eq!(names, ["old1", "db1", "web1", "mon1", "new1", "web2"]);
 }
+
+#[test]
+fn an_empty_run_renders_and_is_clean() {
+    let summary = summarize(&[]);
+    assert_eq!(summary.exit, Exit::Clean);
+    let text = render_summary(&summary, None);
+    assert!(text.starts_with("0 host(s): 0 audited, 0 failed"), "{text}");
+    assert!(!text.contains("Failed hosts") && !text.contains("Restarts pending"));
+}
+
+#[test]
+fn a_partial_scan_in_the_report_counts_as_partial() {
+    let mut report = clean("h");
+    report.scan.partial = true;
+    let summary = summarize(&[audited("h", report, false)]);
+    assert_eq!(summary.states, [(HostState::Partial, 1)]);
+    assert_eq!(summary.exit, Exit::Clean);
+}
