@@ -99,6 +99,8 @@ pub fn evaluate(inventory: &Inventory, pattern: &str) -> Result<Vec<bool>, Limit
 fn split(pattern: &str) -> Vec<&str> {
     let parts: Vec<&str> = if pattern.contains(',') {
         pattern.split(',').collect()
+    } else if looks_like_ipv6(pattern) {
+        vec![pattern]
     } else {
         let mut parts = Vec::new();
         let (mut depth, mut start) = (0i32, 0);
@@ -121,6 +123,15 @@ fn split(pattern: &str) -> Vec<&str> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .collect()
+}
+
+/// `fe80::1` is one host, not three patterns.
+fn looks_like_ipv6(pattern: &str) -> bool {
+    let bare = pattern.trim_start_matches(['!', '&']);
+    bare.matches(':').count() >= 2
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
 }
 
 /// Hosts one term names: the hosts of matching groups, and hosts matching by name when no
@@ -244,5 +255,18 @@ all:
             pick("web1:&db"),
             Err(LimitError::NothingSelected("web1:&db".into()))
         );
+    }
+
+    #[test]
+    fn an_ipv6_address_is_one_term() {
+        let inventory = load_str(
+            Path::new("v6.yaml"),
+            "all:\n  hosts:\n    \"fe80::1\":\n    b:\n",
+        )
+        .expect("valid");
+        let selection = select(&inventory, Some("fe80::1")).expect("ok");
+        assert_eq!(selection.hosts[0].name, "fe80::1");
+        assert_eq!(split("a:b"), ["a", "b"]);
+        assert_eq!(split("web[1:3]:db"), ["web[1:3]", "db"]);
     }
 }
