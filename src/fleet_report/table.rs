@@ -82,9 +82,10 @@ fn right_align(table: &mut Table, columns: &[usize]) {
     }
 }
 
-/// Host-supplied text made safe for the terminal.
+/// Host-supplied text made safe for the terminal; tabs become spaces so column widths
+/// stay right.
 fn cell(text: &str) -> String {
-    for_terminal(text).into_owned()
+    for_terminal(text).replace('\t', " ")
 }
 
 fn states_table(summary: &FleetSummary, width: Option<u16>) -> Table {
