@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::cli::{ProbeArgs, SshArgs};
 use crate::deploy::{DeployOptions, Validator, deploy_and_run};
+use crate::inventory::HostTarget;
 use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult};
 use crate::transport::{
     Credentials, JumpPool, KnownHosts, PassphrasePrompt, Resolver, SessionOptions, SshConfig,
@@ -99,6 +100,40 @@ impl FleetOptions {
     }
 }
 
+/// The SSH view of an inventory host.
+pub fn ssh_target(host: &HostTarget) -> SshTarget {
+    SshTarget {
+        name: host.name.clone(),
+        host: host.address.clone(),
+        port: host.port,
+        user: host.user.clone(),
+        identity_files: host
+            .private_key_file
+            .iter()
+            .map(|f| expand_home(f))
+            .collect(),
+        proxy_jump: host.proxy_jump.clone(),
+        r#become: host.r#become,
+        become_user: host.become_user.clone(),
+        sudo: host.settings.sudo,
+        connect_timeout: host.settings.connect_timeout,
+        host_timeout: host.settings.host_timeout,
+        cache_dir: host
+            .settings
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.display().to_string()),
+    }
+}
+
+/// `~/key` as ssh and Ansible read it; other paths unchanged.
+fn expand_home(path: &std::path::Path) -> std::path::PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// The probe's command line for `probe` (the same flags as the controller's).
 pub fn probe_arguments(probe: &ProbeArgs) -> Vec<String> {
     let mut args = Vec::new();
@@ -177,6 +212,12 @@ async fn audit_host(
 ) -> HostOutcome {
     let started = Instant::now();
     let route = options.resolver.route(target);
+    let host_timeout = target
+        .host_timeout
+        .map_or(options.host_timeout, Duration::from_secs);
+    let connect_timeout = target
+        .connect_timeout
+        .map_or(options.session.connect_timeout, Duration::from_secs);
     let phase = |phase| {
         let _ = events.send(FleetEvent::HostPhase {
             host: target.name.clone(),
@@ -184,7 +225,7 @@ async fn audit_host(
         });
     };
     let work = async {
-        let connection = match connect(&route, &options.session, phase).await {
+        let connection = match connect(&route, &options.session, connect_timeout, phase).await {
             Ok(connection) => connection,
             Err(err) => {
                 return HostResult::Failed {
@@ -199,21 +240,22 @@ async fn audit_host(
             cleanup: options.cleanup,
             become_password: options.become_password.clone(),
             become_user: target.become_user.clone().unwrap_or_else(|| "root".into()),
+            escalate: target.sudo != Some(false),
             become_required: target.r#become,
-            cache_dir: None,
+            cache_dir: target.cache_dir.clone(),
             validate: options.validate,
         };
         let result = deploy_and_run(&connection, &deploy, phase).await;
         connection.close().await;
         result
     };
-    let result = tokio::time::timeout(options.host_timeout, work)
+    let result = tokio::time::timeout(host_timeout, work)
         .await
         .unwrap_or_else(|_| HostResult::Failed {
             failure: Failure::Timeout,
             message: format!(
                 "the host did not finish within {}s (--host-timeout)",
-                options.host_timeout.as_secs()
+                host_timeout.as_secs()
             ),
             stderr_tail: None,
         });
@@ -246,6 +288,45 @@ fn internal_failure(target: &SshTarget, message: String) -> HostOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inventory_hosts_keep_their_ssh_settings() {
+        let host = HostTarget {
+            name: "web1".into(),
+            address: Some("10.0.0.1".into()),
+            port: Some(2200),
+            user: Some("ops".into()),
+            private_key_file: Some("/keys/web".into()),
+            r#become: true,
+            become_user: Some("admin".into()),
+            proxy_jump: Some("bastion".into()),
+            groups: vec!["all".into()],
+            settings: crate::inventory::PatchgapVars {
+                sudo: Some(false),
+                connect_timeout: Some(3),
+                host_timeout: Some(30),
+                cache_dir: Some("/opt/patchgap".into()),
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            ssh_target(&host),
+            SshTarget {
+                name: "web1".into(),
+                host: Some("10.0.0.1".into()),
+                port: Some(2200),
+                user: Some("ops".into()),
+                identity_files: vec!["/keys/web".into()],
+                proxy_jump: Some("bastion".into()),
+                r#become: true,
+                become_user: Some("admin".into()),
+                sudo: Some(false),
+                connect_timeout: Some(3),
+                host_timeout: Some(30),
+                cache_dir: Some("/opt/patchgap".into()),
+            }
+        );
+    }
 
     #[test]
     fn probe_flags_pass_through() {

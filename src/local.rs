@@ -1,16 +1,15 @@
 //! `patchgap audit` without an inventory: this machine, in-process, with the same probe
 //! library that runs on remote hosts.
 
-use anyhow::Context as _;
 use patchgap_probe::{IgnoreRules, Options, Report, Roots};
 
 use crate::cli::ProbeArgs;
-use crate::exit::Exit;
+use crate::exit::{Exit, UsageError};
 
 /// Probe options from the command line.
 pub fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
     let ignore = IgnoreRules::new(!args.no_default_ignores, &args.ignore)
-        .context("failed to read --ignore")?;
+        .map_err(|e| UsageError(format!("--ignore: {e}")))?;
     Ok(Options {
         roots: Roots::default(),
         ignore,
@@ -24,7 +23,7 @@ pub fn audit(args: &ProbeArgs) -> anyhow::Result<Report> {
 
 /// What one host's report means for the exit status.
 pub fn exit_for(report: &Report) -> Exit {
-    if report.restarts_pending() {
+    if report.action_needed() {
         Exit::Findings
     } else {
         Exit::Clean

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use patchgap::{cli::Cli, exit::Exit, run::run};
+use patchgap::{cli::Cli, exit, run::run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             {
                 eprintln!("patchgap: error: {e:#}");
             }
-            ExitCode::from(Exit::Error.code() as u8)
+            ExitCode::from(exit::for_error(&e).code() as u8)
         }
     }
 }

@@ -174,6 +174,13 @@ fn tamper_changes_a_packaged_file(fleet: &Fleet, host: &str) {
 
 fn freeze_accepts_tcp_but_never_answers(fleet: &Fleet, host: &str) {
     fleet.freeze(host);
+    let status = fleet.tool_ok(&["status"]);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with(host) && l.contains("frozen")),
+        "{status}"
+    );
     let mut sock = TcpStream::connect(("127.0.0.1", fleet.host(host).port)).expect("connect");
     sock.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("set a read timeout");

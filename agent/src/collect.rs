@@ -26,7 +26,7 @@ pub fn collect(opts: &Options) -> Report {
     let mut stats = scan.stats;
     let kernel = kernel::collect(roots);
     let microcode = microcode::collect(roots);
-    let reboot = reboot::collect(roots);
+    let reboot = reboot::collect(roots, &kernel, &microcode);
     stats.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Report {
         schema_version: SCHEMA_VERSION,

@@ -260,8 +260,13 @@ pub struct IgnoredFinding {
 }
 
 impl Report {
-    /// True when something on the host waits for a restart or reboot.
+    /// True when processes run replaced code and wait for a restart.
     pub fn restarts_pending(&self) -> bool {
         !self.processes.is_empty()
+    }
+
+    /// True when anything on the host waits for an admin: a restart or a reboot.
+    pub fn action_needed(&self) -> bool {
+        self.restarts_pending() || self.reboot.needed
     }
 }

@@ -6,6 +6,8 @@
 //! ignore list. A fixture dpkg database (a separate filesystem root) claims them for the
 //! package `pgtest-fixture`; `/proc` is the real one.
 
+#![allow(clippy::print_stderr)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -4,26 +4,24 @@
 //! login user on a second channel (the probe is cached by then) for a partial audit,
 //! unless the inventory requires root.
 
-use patchgap_probe::Report;
 use russh::ChannelMsg;
 
 use super::embedded::{embedded_probes, normalize_arch, unsupported_arch_message};
 use super::script::{Escalation, deploy_command};
 use crate::outcome::{Failure, HostResult, Phase};
+use crate::probe_output::{MAX_PROBE_OUTPUT, ProbeReport, parse_probe_output};
 use crate::transport::Connection;
 
-/// The probe's output is untrusted: more than this is refused.
-pub const STDOUT_CAP: usize = 64 * 1024 * 1024;
 /// Bytes of the probe's stderr kept for the report.
 const STDERR_TAIL: usize = 4096;
 
-/// Checks the probe's stdout and turns it into a report (swappable: the inventory side
-/// owns the full schema check).
-pub type Validator = fn(&[u8]) -> Result<Report, String>;
+/// Checks the probe's stdout and turns it into a report (a parameter so that tests and
+/// other front ends can choose their checks).
+pub type Validator = fn(&[u8]) -> Result<ProbeReport, String>;
 
-/// The minimal check: the output is a JSON report.
-pub fn parse_report(stdout: &[u8]) -> Result<Report, String> {
-    serde_json::from_slice(stdout).map_err(|err| format!("not a probe report: {err}"))
+/// The controller's check of untrusted probe output (size, UTF-8, schema).
+pub fn parse_report(stdout: &[u8]) -> Result<ProbeReport, String> {
+    parse_probe_output(stdout).map_err(|err| format!("probe output invalid: {err}"))
 }
 
 /// How to run the probe on one host.
@@ -34,6 +32,8 @@ pub struct DeployOptions {
     /// `--ask-become-pass`: sent on stdin to `sudo -S`.
     pub become_password: Option<String>,
     pub become_user: String,
+    /// Whether to try sudo at all when the login user is not root (`patchgap_sudo`).
+    pub escalate: bool,
     /// Fail with [`Failure::SudoRefused`] instead of running a partial audit.
     pub become_required: bool,
     pub cache_dir: Option<String>,
@@ -46,7 +46,9 @@ pub async fn deploy_and_run(
     options: &DeployOptions,
     mut phase: impl FnMut(Phase),
 ) -> HostResult {
-    let escalation = if options.become_password.is_some() {
+    let escalation = if !options.escalate {
+        Escalation::None
+    } else if options.become_password.is_some() {
         Escalation::SudoPassword
     } else {
         Escalation::SudoNoPassword
@@ -100,14 +102,10 @@ impl Exchange {
                 overflow,
                 stderr,
             } => {
-                if overflow {
-                    return failed(
-                        Failure::ProbeOutputInvalid,
-                        format!("the probe wrote more than {} MiB", STDOUT_CAP >> 20),
-                        Some(stderr),
-                    );
-                }
                 match status {
+                    // Stopped by the controller: what was read is over the cap, and the
+                    // validator says so.
+                    _ if overflow => {}
                     Some(0) => {}
                     Some(126 | 127) => {
                         return failed(
@@ -186,12 +184,15 @@ async fn exchange(
     // Always read until the channel ends: an unread channel stalls the connection.
     while let Some(message) = channel.wait().await {
         match message {
+            // Past the cap: drained until the close takes effect.
+            ChannelMsg::Data { .. } if overflow => {}
             ChannelMsg::Data { data } if ran.is_some() => {
-                if stdout.len() + data.len() > STDOUT_CAP {
+                // One byte past the cap is kept so that the validator reports the size.
+                let room = MAX_PROBE_OUTPUT + 1 - stdout.len();
+                stdout.extend_from_slice(&data[..data.len().min(room)]);
+                if stdout.len() > MAX_PROBE_OUTPUT {
                     overflow = true;
                     let _ = channel.close().await;
-                } else {
-                    stdout.extend_from_slice(&data);
                 }
             }
             ChannelMsg::Data { data } => {

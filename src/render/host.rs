@@ -93,6 +93,7 @@ pub fn render(report: &Report, show_ignored: bool) -> String {
         report.actions.services.len(),
         report.processes.len()
     );
+    let _ = writeln!(out, "{}", clean(&report.reboot.verdict()));
     if !report.actions.services.is_empty() {
         let mut t = table(&[
             "Service to restart",

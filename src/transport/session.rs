@@ -109,7 +109,9 @@ impl JumpPool {
                 for hop in jumps {
                     let what = format!("jump host {}:{}", hop.host, hop.port);
                     let via = chain.last().map(|h| h.as_ref());
-                    chain.push(Arc::new(open_hop(hop, via, options, &what, |_| {}).await?));
+                    let timeout = options.connect_timeout;
+                    let hop = open_hop(hop, via, options, timeout, &what, |_| {}).await?;
+                    chain.push(Arc::new(hop));
                 }
                 Ok(chain)
             })
@@ -141,10 +143,12 @@ impl JumpPool {
     }
 }
 
-/// Connects along `route`, reporting the phase as it goes.
+/// Connects along `route`, reporting the phase as it goes. `connect_timeout` is the
+/// target's own (jump hosts use the run's).
 pub async fn connect(
     route: &Route,
     options: &SessionOptions,
+    connect_timeout: Duration,
     mut phase: impl FnMut(Phase),
 ) -> Result<Connection, ConnectError> {
     phase(Phase::Connecting);
@@ -155,7 +159,15 @@ pub async fn connect(
     };
     let target = &route.target;
     let what = format!("{}:{}", target.host, target.port);
-    let handle = open_hop(target, via.as_deref(), options, &what, phase).await?;
+    let handle = open_hop(
+        target,
+        via.as_deref(),
+        options,
+        connect_timeout,
+        &what,
+        phase,
+    )
+    .await?;
     Ok(Connection { handle, _via: via })
 }
 
@@ -165,6 +177,7 @@ async fn open_hop(
     hop: &Endpoint,
     via: Option<&Handle<HostKeyChecker>>,
     options: &SessionOptions,
+    connect_timeout: Duration,
     what: &str,
     mut phase: impl FnMut(Phase),
 ) -> Result<Handle<HostKeyChecker>, ConnectError> {
@@ -211,14 +224,14 @@ async fn open_hop(
             })
         })
     };
-    let mut handle = tokio::time::timeout(options.connect_timeout, handshake)
+    let mut handle = tokio::time::timeout(connect_timeout, handshake)
         .await
         .map_err(|_| {
             ConnectError::new(
                 Failure::Timeout,
                 format!(
                     "no SSH handshake with {what} within {}s (--connect-timeout)",
-                    options.connect_timeout.as_secs()
+                    connect_timeout.as_secs()
                 ),
             )
         })??;
@@ -226,14 +239,14 @@ async fn open_hop(
     let auth = options
         .credentials
         .authenticate(&mut handle, &hop.user, &hop.identity_files);
-    tokio::time::timeout(options.connect_timeout, auth)
+    tokio::time::timeout(connect_timeout, auth)
         .await
         .map_err(|_| {
             ConnectError::new(
                 Failure::Timeout,
                 format!(
                     "authentication on {what} took longer than {}s (--connect-timeout)",
-                    options.connect_timeout.as_secs()
+                    connect_timeout.as_secs()
                 ),
             )
         })?

@@ -23,6 +23,14 @@ pub struct SshTarget {
     /// instead of getting a partial audit.
     pub r#become: bool,
     pub become_user: Option<String>,
+    /// `patchgap_sudo`: `Some(false)` never uses sudo (partial audit unless root).
+    pub sudo: Option<bool>,
+    /// `patchgap_connect_timeout` and `patchgap_host_timeout` (seconds), overriding the
+    /// command line for this host.
+    pub connect_timeout: Option<u64>,
+    pub host_timeout: Option<u64>,
+    /// `patchgap_cache_dir`: where the probe goes on the host.
+    pub cache_dir: Option<String>,
 }
 
 /// One SSH server to authenticate to.

@@ -6,13 +6,15 @@ new base instead of reusing a stale one. Built in a temporary directory and rena
 place, so an interrupted build never leaves a half base that looks finished.
 """
 
+import fcntl
 import glob
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import time
+
+from . import state
 
 SUITE = "bookworm"
 PACKAGES = [
@@ -92,19 +94,29 @@ def ensure_base(log=sys.stderr):
     if os.path.isdir(path):
         return path
     os.makedirs(cache_dir(), exist_ok=True)
+    # Two fleets starting at once build the base once: the second waits, then reuses it.
+    with open(os.path.join(cache_dir(), ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.isdir(path):
+            return path
+        return build(path, log)
+
+
+def build(path, log):
+    for leftover in glob.glob(os.path.join(cache_dir(), "base-*.tmp-*")):
+        shutil.rmtree(leftover, ignore_errors=True)  # interrupted builds; we hold the lock
     tmp = "%s.tmp-%d" % (path, os.getpid())
-    shutil.rmtree(tmp, ignore_errors=True)
     url = mirror()
     started = time.monotonic()
     print("fleet: building base image %s from %s (a few minutes, once)" % (path, url),
           file=log, flush=True)
     try:
-        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
+        state.run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
              SUITE, tmp, url], "debootstrap")
         if os.path.exists("/etc/resolv.conf"):
             shutil.copyfile("/etc/resolv.conf", os.path.join(tmp, "etc/resolv.conf"))
         script = SETUP.replace("KEEP_DEBS", " ".join(KEEP_DEBS))
-        run(["chroot", tmp, "/bin/sh", "-c", script], "base setup")
+        state.run(["chroot", tmp, "/bin/sh", "-c", script], "base setup")
         with open("/proc/mounts") as f:
             mounts = f.read()
         for stale in glob.glob(os.path.join(cache_dir(), "base-*")):
@@ -119,9 +131,3 @@ def ensure_base(log=sys.stderr):
           file=log, flush=True)
     return path
 
-
-def run(argv, what):
-    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if out.returncode != 0:
-        tail = "\n".join(out.stdout.splitlines()[-25:])
-        raise SystemExit("fleet: %s failed (exit %d):\n%s" % (what, out.returncode, tail))

@@ -118,6 +118,18 @@ def children(pid):
     return found
 
 
+def is_frozen(name):
+    """True when the host's processes are stopped (by `freeze`)."""
+    for pid in container_pids(name):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
 def is_mounted(path):
     path = os.path.realpath(path)
     with open("/proc/mounts") as f:
@@ -232,7 +244,11 @@ def wait_ready(pending, timeout):
                                  % (name, console_tail(name)))
             if not port_open(ssh_port(name)):
                 continue
-            out = state.ssh(name, ["systemctl", "is-system-running", "--wait"], timeout=60)
+            try:
+                out = state.ssh(name, ["systemctl", "is-system-running", "--wait"],
+                                timeout=max(5, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                continue
             verdict = out.stdout.strip()
             if verdict == "running":
                 pending.remove(name)

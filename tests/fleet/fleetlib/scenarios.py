@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 
@@ -158,8 +159,6 @@ def install(name, specs):
 
 
 def copy(name, data, target):
-    import subprocess
-
     out = subprocess.run(state.ssh_argv(name) + ["--", "mkdir -p %s && cat > %s"
                                                   % (os.path.dirname(target), target)],
                          input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
