@@ -1,10 +1,20 @@
 //! Runs a parsed command line and decides the exit status.
 
-use anyhow::bail;
+use anyhow::Context as _;
+use patchgap_probe::host::now;
 
 use crate::cli::{AuditArgs, Cli, Command, Format};
+use crate::deploy::parse_report;
 use crate::exit::Exit;
-use crate::{local, output, render};
+use crate::fleet::{FleetOptions, audit_fleet, ssh_target};
+use crate::fleet_report::{
+    ControllerInfo, FleetReport, fleet_exit, render_summary, stdout_width, summarize, write_json,
+    write_json_file,
+};
+use crate::outcome::HostOutcome;
+use crate::progress::Progress;
+use crate::transport::SshTarget;
+use crate::{inventory, limit, local, output, render};
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
@@ -14,7 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 fn audit(args: &AuditArgs) -> anyhow::Result<Exit> {
     if !args.inventories.is_empty() {
-        bail!("fleet audits (-i) are not available in this build");
+        return audit_inventory(args);
     }
     let report = local::audit(&args.probe)?;
     let data = match args.format {
@@ -27,4 +37,72 @@ fn audit(args: &AuditArgs) -> anyhow::Result<Exit> {
     };
     output::emit(args.output.as_deref(), &data)?;
     Ok(local::exit_for(&report))
+}
+
+/// `patchgap audit -i INVENTORY`: every selected host over SSH, then the fleet report.
+fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Exit> {
+    let started_at = now();
+    let inventory = inventory::load(&args.inventories)?;
+    let selection = limit::select(&inventory, args.limit.as_deref())?;
+    let targets: Vec<SshTarget> = selection.hosts.iter().map(ssh_target).collect();
+    let order: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let outcomes = audit_hosts(args, targets)?;
+    let mut controller = ControllerInfo::new(started_at, now());
+    controller.inventories = args
+        .inventories
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    controller.limit = args.limit.clone();
+    controller.skipped = selection.skipped;
+    let exit = fleet_exit(&outcomes);
+    let mut report = FleetReport::new(controller, outcomes);
+    report.sort_hosts(&order);
+    match (args.format, &args.output) {
+        (Format::Json, Some(path)) => write_json_file(&report, path)?,
+        (Format::Json, None) => {
+            let mut data = Vec::new();
+            write_json(&report, &mut data)?;
+            output::emit(None, &data)?;
+        }
+        (Format::Table, path) => {
+            let width = if path.is_none() { stdout_width() } else { None };
+            let text = render_summary(&summarize(&report.hosts), width);
+            output::emit(path.as_deref(), text.as_bytes())?;
+        }
+    }
+    Ok(exit)
+}
+
+/// Audits `targets` over SSH with a progress bar on stderr; one outcome per target, in
+/// inventory order.
+fn audit_hosts(args: &AuditArgs, targets: Vec<SshTarget>) -> anyhow::Result<Vec<HostOutcome>> {
+    let progress = Progress::new(args.quiet);
+    let become_password = if args.ssh.ask_become_pass {
+        Some(
+            progress
+                .ask_become_password()
+                .context("cannot read the become password")?,
+        )
+    } else {
+        None
+    };
+    let options = FleetOptions::from_args(
+        &args.ssh,
+        &args.probe,
+        progress.passphrase_prompt(),
+        become_password,
+        parse_report,
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(async {
+        let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let follower = progress.follow(receiver);
+        let outcomes = audit_fleet(targets, options, events).await;
+        let _ = follower.await;
+        outcomes
+    }))
 }
