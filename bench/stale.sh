@@ -16,10 +16,12 @@
 # it never restarts anyway), and systemctl/service/invoke-rc.d are shadowed on PATH by shims
 # that refuse and log any verb that would change a service; the run fails if one was called.
 #
-# Usage: bench/stale.sh [-n N] [-r RUNS] [--no-build] [--max-load L] [--wait SECONDS]
+# Usage: bench/stale.sh [-n N] [-r RUNS] [--nr-runs R] [--no-build] [--max-load L] [--wait S]
 #   -n N          stale processes to spawn (default 100)
-#   -r RUNS       timed runs of needrestart and checkrestart per scenario (default 10);
-#                 the probe gets 5x as many (it is fast)
+#   -r RUNS       timed runs of checkrestart per scenario (default 10); the probe gets 5x as
+#                 many (it is fast)
+#   --nr-runs R   timed runs of each needrestart command per scenario (default 5: with 100
+#                 stale daemons one run takes 10-35 s, it forks its dpkg hook per daemon)
 #   --no-build    use the probe binary already built
 #   --max-load L  before timing, wait until the 1-minute load average is at most L
 #   --wait S      give up waiting for --max-load after S seconds and time anyway (default 600)
@@ -29,6 +31,7 @@ set -euo pipefail
 
 N=100
 RUNS=10
+NR_RUNS=5
 BUILD=1
 MAX_LOAD=""
 WAIT_SECS=600
@@ -36,6 +39,7 @@ while (($#)); do
     case "$1" in
     -n) N="$2"; shift 2 ;;
     -r) RUNS="$2"; shift 2 ;;
+    --nr-runs) NR_RUNS="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --max-load) MAX_LOAD="$2"; shift 2 ;;
     --wait) WAIT_SECS="$2"; shift 2 ;;
@@ -118,6 +122,7 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
 wait_for_low_load() {
     [[ -n $MAX_LOAD ]] || return 0
     local waited=0
+    log "waiting up to ${WAIT_SECS}s for the 1-minute load average to drop to $MAX_LOAD (now $(loadavg))"
     until awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v m="$MAX_LOAD" 'BEGIN { exit !(l <= m) }'; do
         if ((waited >= WAIT_SECS)); then
             log "load still $(loadavg) after ${WAIT_SECS}s; timing anyway"
@@ -148,19 +153,29 @@ detect() { # scenario
 # user + system time of the command and its children (the shared machine inflates wall time).
 medians() { jq -r '.results[] | "\(.median) \(.user + .system)"' "$1"; }
 
+# The commands timed, in report order: name, then the command line.
+COMMANDS=(
+    "patchgap-probe|$PROBE"
+    "needrestart -b -r l|${NEEDRESTART[*]}"
+    "needrestart -b -r l -l (libraries only)|${NEEDRESTART[*]} -l"
+    "checkrestart|checkrestart"
+)
+
 time_tools() { # scenario
-    local s=$1
+    local s=$1 i runs warmup name cmd before
     wait_for_low_load
-    local before
     before=$(loadavg)
     log "timing ($s), load average $before"
-    hyperfine -N --style basic --warmup 2 --runs $((RUNS * 5)) \
-        --export-json "$OUT/$s-probe-time.json" -n patchgap-probe "$PROBE" >&2
-    hyperfine -N --style basic --warmup 1 --runs "$RUNS" \
-        --export-json "$OUT/$s-peers-time.json" \
-        -n "needrestart -b" "${NEEDRESTART[*]}" \
-        -n "needrestart -b -l" "${NEEDRESTART[*]} -l" \
-        -n "checkrestart" "checkrestart" >&2
+    for i in "${!COMMANDS[@]}"; do
+        IFS='|' read -r name cmd <<<"${COMMANDS[$i]}"
+        case "$name" in
+        patchgap-probe) runs=$((RUNS * 5)) warmup=2 ;;
+        needrestart*) runs=$NR_RUNS warmup=0 ;;
+        *) runs=$RUNS warmup=1 ;;
+        esac
+        hyperfine -N --style basic --warmup "$warmup" --runs "$runs" \
+            --export-json "$OUT/$s-time-$i.json" -n "$name" "$cmd" >&2
+    done
     echo "$before / $(loadavg)" >"$OUT/$s-load"
 }
 
@@ -217,8 +232,8 @@ ms() { awk -v s="$1" 'BEGIN { printf "%.1f", s * 1000 }'; }
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print (ok ? "met" : "**missed**") }'; }
 
 {
-    mapfile -t IDLE < <(medians "$OUT/idle-probe-time.json"; medians "$OUT/idle-peers-time.json")
-    mapfile -t LOAD < <(medians "$OUT/load-probe-time.json"; medians "$OUT/load-peers-time.json")
+    mapfile -t IDLE < <(for i in "${!COMMANDS[@]}"; do medians "$OUT/idle-time-$i.json"; done)
+    mapfile -t LOAD < <(for i in "${!COMMANDS[@]}"; do medians "$OUT/load-time-$i.json"; done)
     wall() { cut -d' ' -f1 <<<"$1"; }
     cpu() { cut -d' ' -f2 <<<"$1"; }
     NR_RATIO=$(ratio "$(wall "${LOAD[1]}")" "$(wall "${LOAD[0]}")")
@@ -234,14 +249,13 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >=
     echo "Stale load: $N daemons mapping a deleted copy of libc under \`$LOAD_DIR\`; detected by"
     echo "patchgap-probe $(count_probe "$OUT/load-probe.json"), needrestart $(count_needrestart "$OUT/load-needrestart.err"), checkrestart $(count_checkrestart "$OUT/load-checkrestart.out")"
     echo "(all stale processes on the host: probe $(total_probe "$OUT/load-probe.json"), checkrestart $(total_checkrestart "$OUT/load-checkrestart.out"))."
-    echo "Wall: median of $((RUNS * 5)) runs (probe) or $RUNS runs (others). CPU: mean user + system."
+    echo "Wall: median of $((RUNS * 5)) runs (probe), $NR_RUNS (needrestart), $RUNS (checkrestart). CPU: mean user + system."
     echo "Load average (1/5/15 min) before / after each timing: idle $(cat "$OUT/idle-load"), loaded $(cat "$OUT/load-load")."
     echo
     echo "| command | idle wall (ms) | idle CPU (ms) | $N stale wall (ms) | $N stale CPU (ms) | ratio to probe, $N stale, wall / CPU |"
     echo "|---|---:|---:|---:|---:|---:|"
-    names=("patchgap-probe" "needrestart -b -r l" "needrestart -b -r l -l (libraries only)" "checkrestart")
-    for i in 0 1 2 3; do
-        echo "| \`${names[$i]}\` | $(ms "$(wall "${IDLE[$i]}")") | $(ms "$(cpu "${IDLE[$i]}")") |" \
+    for i in "${!COMMANDS[@]}"; do
+        echo "| \`${COMMANDS[$i]%%|*}\` | $(ms "$(wall "${IDLE[$i]}")") | $(ms "$(cpu "${IDLE[$i]}")") |" \
             "$(ms "$(wall "${LOAD[$i]}")") | $(ms "$(cpu "${LOAD[$i]}")") |" \
             "$(ratio "$(wall "${LOAD[$i]}")" "$(wall "${LOAD[0]}")")x / $(ratio "$(cpu "${LOAD[$i]}")" "$(cpu "${LOAD[0]}")")x |"
     done
