@@ -2,7 +2,7 @@
 //! container's under `/proc/PID/root`). Everything is read directly from the files; no
 //! `dpkg-query` is forked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -181,17 +181,50 @@ impl Database {
         }
         let info = self.admin.join("info");
         let dir = fs::read_dir(&info).map_err(read_err(&info))?;
+        // A list can only own a path if it contains the path's last component: one SIMD
+        // substring search per name skips almost every list without splitting or hashing it.
+        let mut names: Vec<&[u8]> = wanted
+            .keys()
+            .map(|k| k.rsplit(|b| *b == b'/').next().unwrap_or(k))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let finders: Vec<memchr::memmem::Finder<'_>> =
+            names.iter().map(memchr::memmem::Finder::new).collect();
+        // One buffer for every list: a fresh allocation per file costs an mmap/munmap pair
+        // and page faults under musl's allocator.
+        let mut bytes = Vec::with_capacity(1 << 20);
+        // Paths without a final answer yet. Only a match under the other merged-/usr
+        // spelling can still be beaten, so once every path has another kind of match the
+        // remaining lists cannot change anything (the usual case: stale files are packaged).
+        let mut unresolved: HashSet<String> =
+            wanted.values().flatten().map(|(p, ..)| p.clone()).collect();
         for entry in dir.flatten() {
+            if unresolved.is_empty() {
+                break;
+            }
             let name = entry.file_name();
             let Some(pkg) = name.to_str().and_then(|n| n.strip_suffix(".list")) else {
                 continue;
             };
             // A list that vanished or cannot be read (a package being removed) is skipped:
             // its files are then reported as unowned rather than failing the scan.
-            let Ok(bytes) = fs::read(entry.path()) else {
+            bytes.clear();
+            let Ok(mut file) = fs::File::open(entry.path()) else {
                 continue;
             };
-            for line in bytes.split(|b| *b == b'\n') {
+            if io::Read::read_to_end(&mut file, &mut bytes).is_err() {
+                continue;
+            }
+            let mut lines: Vec<&[u8]> = Vec::new();
+            for finder in &finders {
+                for pos in finder.find_iter(&bytes) {
+                    let start = memchr::memrchr(b'\n', &bytes[..pos]).map_or(0, |i| i + 1);
+                    let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+                    lines.push(&bytes[start..end]);
+                }
+            }
+            for line in lines {
                 let Some(queries) = wanted.get(line) else {
                     continue;
                 };
@@ -205,6 +238,9 @@ impl Database {
                         Some(prev) => prev.via == OwnerVia::UsrMerge && *via == OwnerVia::Exact,
                     };
                     if better {
+                        if *via != OwnerVia::UsrMerge {
+                            unresolved.remove(path);
+                        }
                         result.insert(
                             path.clone(),
                             PathOwner {

@@ -71,6 +71,7 @@ pub struct ScanOutput {
 pub fn scan(roots: &Roots, booted_at: Option<i64>) -> ScanOutput {
     let mut out = ScanOutput::default();
     let mut cache = StatCache::default();
+    let mut bufs = Buffers::default();
     let as_root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     let own_pidns = ["self", "1"]
         .iter()
@@ -90,7 +91,9 @@ pub fn scan(roots: &Roots, booted_at: Option<i64>) -> ScanOutput {
     pids.sort_unstable();
     for pid in pids {
         out.stats.processes_seen += 1;
-        match inspect(roots, pid, booted_at, own_pidns, &mut cache, &mut out) {
+        match inspect(
+            roots, pid, booted_at, own_pidns, &mut cache, &mut bufs, &mut out,
+        ) {
             Ok(Some(p)) => out.processes.push(p),
             Ok(None) => {}
             Err(e) if vanished(&e) => out.stats.processes_vanished += 1,
@@ -130,23 +133,40 @@ fn read_link(p: &Path) -> io::Result<String> {
     Ok(fs::read_link(p)?.to_string_lossy().into_owned())
 }
 
+/// Text buffers reused for every process: one read syscall per /proc file instead of
+/// std's small probe reads into a fresh allocation.
+#[derive(Default)]
+struct Buffers {
+    stat: String,
+    maps: String,
+}
+
+fn read_into<'a>(path: &Path, buf: &'a mut String) -> io::Result<&'a str> {
+    use std::io::Read;
+    buf.clear();
+    buf.reserve(64 * 1024);
+    fs::File::open(path)?.read_to_string(buf)?;
+    Ok(buf.as_str())
+}
+
 fn inspect(
     roots: &Roots,
     pid: u32,
     booted_at: Option<i64>,
     own_pidns: Option<u64>,
     cache: &mut StatCache,
+    bufs: &mut Buffers,
     out: &mut ScanOutput,
 ) -> io::Result<Option<Inspected>> {
     let base = roots.proc_path(pid.to_string());
-    let st = stat::parse(&fs::read_to_string(base.join("stat"))?)
+    let st = stat::parse(read_into(&base.join("stat"), &mut bufs.stat)?)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed stat"))?;
     if st.is_kernel_thread() {
         out.stats.kernel_threads += 1;
         return Ok(None);
     }
     let uid = fs::metadata(&base)?.uid();
-    let maps_text = fs::read_to_string(base.join("maps"))?;
+    let maps_text = read_into(&base.join("maps"), &mut bufs.maps)?;
     out.stats.processes_inspected += 1;
     if maps_text.is_empty() {
         // A zombie: nothing mapped any more.
@@ -158,29 +178,13 @@ fn inspect(
         .ok()
         .and_then(|l| namespace_inode(&l))
         .map_or(NamespaceKey::Process(pid), NamespaceKey::Mount);
-    let cgroup_text = fs::read_to_string(base.join("cgroup")).unwrap_or_default();
-    let mut owner = cgroup::owner(cgroup::systemd_path(&cgroup_text));
     let pidns = read_link(&base.join("ns/pid"))
         .ok()
         .and_then(|l| namespace_inode(&l));
     let foreign_ns = matches!((own_pidns, pidns), (Some(a), Some(b)) if a != b);
-    if foreign_ns && !matches!(owner, Owner::Container { .. }) {
-        owner = Owner::Container {
-            runtime: "unknown".into(),
-            id: format!("pidns:{}", pidns.unwrap_or_default()),
-            unit: None,
-        };
-    }
-    let context = match &owner {
-        Owner::Container { runtime, id, .. } if foreign_ns => Context::Container {
-            key: format!("container:{runtime}:{id}"),
-            root: base.join("root"),
-        },
-        _ => Context::Host,
-    };
     let proc_root = base.join("root");
     let mut candidates = Vec::new();
-    for m in maps::executable_files(&maps_text) {
+    for m in maps::executable_files(maps_text) {
         let is_exe = exe_path.as_deref() == Some(m.path.as_str());
         let at_path = cache.lookup(mnt, &proc_root, &m.path);
         let identity = if m.deleted {
@@ -194,7 +198,7 @@ fn inspect(
         let gone = m.deleted && !still_linked(&base, &m.range, is_exe);
         let kind = match (identity, gone, is_exe) {
             (Identity::Same, ..) => {
-                if context == Context::Host {
+                if !foreign_ns {
                     out.in_use.entry(m.path).or_default().push(pid);
                 }
                 continue;
@@ -223,6 +227,23 @@ fn inspect(
     if candidates.is_empty() {
         return Ok(None);
     }
+    // Only stale processes need their owner: most processes never read their cgroup.
+    let cgroup_text = fs::read_to_string(base.join("cgroup")).unwrap_or_default();
+    let mut owner = cgroup::owner(cgroup::systemd_path(&cgroup_text));
+    if foreign_ns && !matches!(owner, Owner::Container { .. }) {
+        owner = Owner::Container {
+            runtime: "unknown".into(),
+            id: format!("pidns:{}", pidns.unwrap_or_default()),
+            unit: None,
+        };
+    }
+    let context = match &owner {
+        Owner::Container { runtime, id, .. } if foreign_ns => Context::Container {
+            key: format!("container:{runtime}:{id}"),
+            root: base.join("root"),
+        },
+        _ => Context::Host,
+    };
     Ok(Some(Inspected {
         pid,
         ppid: st.ppid,
