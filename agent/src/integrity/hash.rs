@@ -42,6 +42,8 @@ pub(super) enum Outcome {
 pub(super) struct Hashed {
     pub failures: Vec<(usize, Outcome)>,
     pub bytes: u64,
+    /// Files opened for hashing.
+    pub hashed: u64,
     /// Threads actually started (never more than there are batches).
     pub threads: usize,
 }
@@ -68,6 +70,7 @@ pub(super) fn run(root: &Path, checks: &[Check], threads: usize) -> io::Result<H
                 .map_err(|_| io::Error::other("a hashing thread panicked"))?;
             all.failures.extend(part.failures);
             all.bytes += part.bytes;
+            all.hashed += part.hashed;
         }
         all.failures.sort_unstable_by_key(|(i, _)| *i);
         Ok(all)
@@ -85,8 +88,20 @@ fn worker(root: &Path, checks: &[Check], next: &AtomicUsize) -> Hashed {
         let end = (start + BATCH).min(checks.len());
         for (i, check) in checks[start..end].iter().enumerate() {
             let full = under(root, Path::new(os_str(&check.path)));
+            let Some(sum) = &check.sum else {
+                // Like dpkg, an entry without a sum (directory, symlink) must only exist;
+                // a dangling symlink does.
+                match std::fs::symlink_metadata(&full) {
+                    Ok(_) => continue,
+                    Err(e) => {
+                        out.failures.push((start + i, classify(&e)));
+                        continue;
+                    }
+                }
+            };
+            out.hashed += 1;
             let outcome = match hash_file(&full, &mut buf, &mut out.bytes) {
-                Ok((actual, dev, ino)) => match &check.sum {
+                Ok((actual, dev, ino)) => match sum {
                     Sum::Md5(expected) if *expected == actual => continue,
                     _ => Outcome::Differs { actual, dev, ino },
                 },
@@ -149,7 +164,7 @@ mod tests {
     fn check(path: &str, sum: Sum) -> Check {
         Check {
             path: path.as_bytes().into(),
-            sum,
+            sum: Some(sum),
             package: 0,
             conffile: false,
             excluded: false,

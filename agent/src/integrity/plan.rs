@@ -27,7 +27,8 @@ pub(super) enum Sum {
 pub(super) struct Check {
     /// Absolute path to open (after diversion), as bytes: file names need not be UTF-8.
     pub path: Box<[u8]>,
-    pub sum: Sum,
+    /// `None` for a directory or symlink entry of the file list: it only has to exist.
+    pub sum: Option<Sum>,
     /// Index into [`Plan::packages`].
     pub package: u32,
     pub conffile: bool,
@@ -76,35 +77,27 @@ impl Plan {
                     None
                 }
             };
-            let mut conffiles: HashMap<&[u8], &str> = pkg
-                .conffiles
-                .iter()
-                .filter(|c| !c.obsolete && !c.remove_on_upgrade)
-                .map(|c| (c.path.as_bytes(), c.md5.as_str()))
-                .collect();
+            let list = match fs::read(db.info_file(&info_name, "list")) {
+                Ok(bytes) => bytes,
+                Err(source) => {
+                    let path = db.info_file(&info_name, "list");
+                    let err = DpkgError::Read { path, source };
+                    plan.warnings
+                        .push(format!("{err}: only its md5sums were checked"));
+                    Vec::new()
+                }
+            };
             let place = Placer {
                 diversions: &diversions,
                 filter,
                 pkg: &pkg,
                 index,
             };
-            for line in md5sums
-                .as_deref()
-                .unwrap_or_default()
-                .split(|b| *b == b'\n')
-            {
-                let Some((sum, listed)) = parse_md5sums_line(line) else {
-                    continue;
-                };
-                let conffile = conffiles.remove(listed.as_slice()).is_some();
-                plan.checks.push(place.check(&listed, sum, conffile));
-            }
-            let mut rest: Vec<_> = conffiles.into_iter().collect();
-            rest.sort_unstable();
-            for (listed, md5) in rest {
-                plan.checks
-                    .push(place.check(listed, parse_sum(md5.as_bytes()), true));
-            }
+            place.package(
+                &list,
+                md5sums.as_deref().unwrap_or_default(),
+                &mut plan.checks,
+            );
             plan.packages.push(info_name);
         }
         plan.without_md5sums.sort();
@@ -121,7 +114,43 @@ struct Placer<'a> {
 }
 
 impl Placer<'_> {
-    fn check(&self, listed: &[u8], sum: Sum, conffile: bool) -> Check {
+    /// Plans the checks of one package as dpkg does: every entry of its file list (files,
+    /// directories and symlinks) must exist, and those with a recorded sum (md5sums first,
+    /// then the `Conffiles:` field) must match it. Sums for paths the list lacks are
+    /// checked too, after the list.
+    fn package(&self, list: &[u8], md5sums: &[u8], out: &mut Vec<Check>) {
+        let parsed: Vec<(Sum, Vec<u8>)> = md5sums
+            .split(|b| *b == b'\n')
+            .filter_map(parse_md5sums_line)
+            .collect();
+        let mut sums: HashMap<&[u8], &Sum> =
+            parsed.iter().map(|(s, p)| (p.as_slice(), s)).collect();
+        let conffile_sums: Vec<(&[u8], Sum)> = self
+            .pkg
+            .conffiles
+            .iter()
+            .filter(|c| !c.obsolete && !c.remove_on_upgrade)
+            .map(|c| (c.path.as_bytes(), parse_sum(c.md5.as_bytes())))
+            .collect();
+        let mut conffiles: HashMap<&[u8], &Sum> =
+            conffile_sums.iter().map(|(p, s)| (*p, s)).collect();
+        for entry in list.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let conffile = conffiles.remove(entry);
+            let sum = sums.remove(entry).or(conffile).cloned();
+            out.push(self.check(entry, sum, conffile.is_some()));
+        }
+        let mut rest: Vec<(&[u8], &Sum, bool)> = sums
+            .into_iter()
+            .map(|(p, s)| (p, s, false))
+            .chain(conffiles.into_iter().map(|(p, s)| (p, s, true)))
+            .collect();
+        rest.sort_unstable_by_key(|(p, _, _)| *p);
+        for (path, sum, conffile) in rest {
+            out.push(self.check(path, Some(sum.clone()), conffile));
+        }
+    }
+
+    fn check(&self, listed: &[u8], sum: Option<Sum>, conffile: bool) -> Check {
         let text = String::from_utf8_lossy(listed);
         let diverted = self
             .diversions

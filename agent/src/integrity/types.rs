@@ -54,8 +54,11 @@ pub struct IntegrityReport {
 pub struct IntegritySummary {
     /// Installed packages whose files were checked.
     pub packages_checked: u64,
-    /// Files opened and hashed or found missing (one per package that lists the file).
+    /// Entries of the packages' file lists checked: files, directories and symlinks, one
+    /// per package that lists the path.
     pub files_checked: u64,
+    /// Of those, the files with a recorded sum, hashed when present.
+    pub files_hashed: u64,
     /// Bytes read and hashed.
     pub bytes_hashed: u64,
     /// Non-conffiles whose content differs from the recorded sum (includes those in use).

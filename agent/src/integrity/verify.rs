@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::filter::PathFilter;
 use super::hash::{self, Outcome};
-use super::plan::{Plan, to_hex};
+use super::plan::{Plan, Sum, to_hex};
 use super::types::{
     IntegrityError, IntegrityFinding, IntegrityOptions, IntegrityReport, IntegritySummary, Problem,
 };
@@ -45,6 +45,7 @@ pub fn verify(
     let mut summary = IntegritySummary {
         packages_checked: plan.packages.len() as u64,
         files_checked: plan.checks.len() as u64,
+        files_hashed: hashed.hashed,
         bytes_hashed: hashed.bytes,
         packages_without_md5sums: plan.without_md5sums.len() as u64,
         threads: u32::try_from(hashed.threads).unwrap_or(u32::MAX),
@@ -63,7 +64,10 @@ pub fn verify(
             Outcome::Missing => Problem::Missing,
             Outcome::Unreadable(error) => Problem::Unreadable { error },
             Outcome::Differs { actual, dev, ino } => {
-                let (expected, actual) = (check.sum.text(), to_hex(&actual));
+                let (expected, actual) = (
+                    check.sum.as_ref().map(Sum::text).unwrap_or_default(),
+                    to_hex(&actual),
+                );
                 let pids = users.pids(&path, dev, ino);
                 if pids.is_empty() {
                     Problem::Changed { expected, actual }
