@@ -1,22 +1,21 @@
 //! Parallel, bounded-memory hashing of the planned files.
 //!
-//! Each thread owns one fixed read buffer and claims small batches of checks from a shared
-//! counter, so a few huge files cannot leave a core idle while memory stays at
-//! threads × buffer whatever the file sizes. Only failures are kept.
+//! Each thread claims small batches of checks from a shared counter, so a few huge files
+//! cannot leave a core idle, and streams up to eight files at once through fixed buffers
+//! (see `streams`), so memory stays at threads × lanes × buffer whatever the file sizes.
+//! Only failures are kept.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use md5::{Digest, Md5};
-
+use super::md5lanes::LANES;
 use super::plan::{Check, Sum};
+use super::streams::{Done, Streams};
 use crate::roots::under;
 
-/// Read size: large enough that syscalls do not dominate, small enough for L2.
-const BUFFER: usize = 128 * 1024;
 /// Checks claimed at once: amortises the shared counter without starving other threads.
 const BATCH: usize = 16;
 /// `O_NONBLOCK` (same value on x86_64 and aarch64 Linux): opening a FIFO that took a
@@ -78,36 +77,50 @@ pub(super) fn run(root: &Path, checks: &[Check], threads: usize) -> io::Result<H
 }
 
 fn worker(root: &Path, checks: &[Check], next: &AtomicUsize) -> Hashed {
-    let mut buf = vec![0u8; BUFFER];
     let mut out = Hashed::default();
+    let mut streams = Streams::new();
+    let mut done: Vec<Done> = Vec::with_capacity(LANES);
+    let (mut at, mut end) = (0, 0);
     loop {
-        let start = next.fetch_add(BATCH, Ordering::Relaxed);
-        if start >= checks.len() {
-            return out;
-        }
-        let end = (start + BATCH).min(checks.len());
-        for (i, check) in checks[start..end].iter().enumerate() {
+        while streams.has_free() {
+            if at == end {
+                at = next.fetch_add(BATCH, Ordering::Relaxed).min(checks.len());
+                end = (at + BATCH).min(checks.len());
+                if at == end {
+                    break;
+                }
+            }
+            let index = at;
+            at += 1;
+            let check = &checks[index];
             let full = under(root, Path::new(os_str(&check.path)));
-            let Some(sum) = &check.sum else {
+            if check.sum.is_none() {
                 // Like dpkg, an entry without a sum (directory, symlink) must only exist;
                 // a dangling symlink does.
-                match std::fs::symlink_metadata(&full) {
-                    Ok(_) => continue,
-                    Err(e) => {
-                        out.failures.push((start + i, classify(&e)));
-                        continue;
-                    }
+                if let Err(e) = std::fs::symlink_metadata(&full) {
+                    out.failures.push((index, classify(&e)));
                 }
-            };
+                continue;
+            }
             out.hashed += 1;
-            let outcome = match hash_file(&full, &mut buf, &mut out.bytes) {
-                Ok((actual, dev, ino)) => match sum {
-                    Sum::Md5(expected) if *expected == actual => continue,
+            match open_regular(&full) {
+                Ok((file, dev, ino)) => streams.start(index, file, dev, ino),
+                Err(e) => out.failures.push((index, classify(&e))),
+            }
+        }
+        if streams.is_empty() {
+            return out;
+        }
+        streams.advance(&mut out.bytes, &mut done);
+        for (index, result) in done.drain(..) {
+            let outcome = match result {
+                Ok((actual, dev, ino)) => match &checks[index].sum {
+                    Some(Sum::Md5(expected)) if *expected == actual => continue,
                     _ => Outcome::Differs { actual, dev, ino },
                 },
                 Err(e) => classify(&e),
             };
-            out.failures.push((start + i, outcome));
+            out.failures.push((index, outcome));
         }
     }
 }
@@ -127,9 +140,10 @@ fn classify(e: &io::Error) -> Outcome {
     }
 }
 
-/// Streams one file through MD5. Follows symlinks, as dpkg does when it verifies.
-fn hash_file(path: &Path, buf: &mut [u8], bytes: &mut u64) -> io::Result<([u8; 16], u64, u64)> {
-    let mut file: File = OpenOptions::new()
+/// Opens a file to hash, following symlinks as dpkg does when it verifies; anything but a
+/// regular file is an error.
+fn open_regular(path: &Path) -> io::Result<(File, u64, u64)> {
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(O_NONBLOCK)
         .open(path)?;
@@ -142,24 +156,13 @@ fn hash_file(path: &Path, buf: &mut [u8], bytes: &mut u64) -> io::Result<([u8; 1
         };
         return Err(io::Error::other(format!("not a regular file ({kind})")));
     }
-    let mut md5 = Md5::new();
-    loop {
-        match file.read(buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                md5.update(&buf[..n]);
-                *bytes += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((md5.finalize().into(), meta.dev(), meta.ino()))
+    Ok((file, meta.dev(), meta.ino()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use md5::{Digest, Md5};
 
     fn check(path: &str, sum: Sum) -> Check {
         Check {
@@ -175,7 +178,7 @@ mod tests {
     fn streams_large_files_and_classifies_failures() {
         let dir = tempfile::tempdir().expect("tempdir");
         // Larger than the buffer, not a multiple of it.
-        let big = vec![7u8; BUFFER * 3 + 5];
+        let big: Vec<u8> = (0..300_007u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(dir.path().join("big"), &big).expect("write");
         std::fs::create_dir(dir.path().join("adir")).expect("mkdir");
         std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).expect("ln");

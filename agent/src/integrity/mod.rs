@@ -7,7 +7,9 @@
 
 mod filter;
 mod hash;
+mod md5lanes;
 mod plan;
+mod streams;
 mod types;
 mod verify;
 
