@@ -223,6 +223,37 @@ fn fixture_host_findings_match_dpkg_rules() {
 }
 
 #[test]
+fn files_in_use_join_by_other_spelling_and_by_inode() {
+    let dir = host();
+    let root = dir.path();
+    // Seen by a process under a name that is neither spelling: a symlinked alias (relative,
+    // so that it stays inside the fixture).
+    fs::create_dir_all(under(root, Path::new("/opt"))).expect("mkdir");
+    let alias = under(root, Path::new("/opt/alias.so"));
+    std::os::unix::fs::symlink("../usr/lib/x/libfoo.so", alias).expect("ln");
+    let only = |path: &str, pid: u32| BTreeMap::from([(path.to_string(), vec![pid])]);
+    let opts = IntegrityOptions {
+        packages: Some("libfoo".to_string()),
+        threads: Some(1),
+    };
+    let roots = Roots::fixture(root);
+    for (in_use, want) in [
+        (only("/usr/lib/x/libfoo.so", 1), vec![1]),
+        (only("/opt/alias.so", 2), vec![2]),
+        (only("/usr/bin/good", 3), vec![]),
+    ] {
+        let report = verify(&roots, &opts, &in_use).expect("verify");
+        let pids = match &report.findings[0].problem {
+            Problem::ModifiedInUse { pids, .. } => pids.clone(),
+            Problem::Changed { .. } => vec![],
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(pids, want, "{in_use:?}");
+        assert_eq!(report.summary.modified_in_use, want.len() as u64);
+    }
+}
+
+#[test]
 fn package_pattern_limits_the_check() {
     let dir = host();
     let opts = IntegrityOptions {

@@ -3,8 +3,8 @@
 //! Both tools check the whole host; the sets of changed and missing paths must be equal
 //! except for the differences documented in `docs/report-integrity.md` ("Differences from
 //! dpkg --verify"), which this test allows one by one. Ignored by default because it reads
-//! every packaged file twice: `cargo test -p patchgap-probe --test integrity_parity --
-//! --ignored`.
+//! every packaged file twice; run it optimised (the multi-lane MD5 is slow unoptimised):
+//! `cargo test --release -p patchgap-probe --test integrity_parity -- --ignored`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
