@@ -20,3 +20,18 @@ impl Exit {
         self as i32
     }
 }
+
+/// An error in what the user asked for (a bad pattern, conflicting options), as opposed
+/// to a failure while doing it: it exits with [`Exit::Usage`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit status for an error that ended the run.
+pub fn for_error(e: &anyhow::Error) -> Exit {
+    if e.downcast_ref::<UsageError>().is_some() {
+        Exit::Usage
+    } else {
+        Exit::Error
+    }
+}

@@ -3,6 +3,20 @@ The patchgap controller: audits this machine in-process, or a fleet over SSH by 
 the static probe to each host, and renders what it finds for people and pipelines.
 */
 
+pub mod atomic;
 pub mod cli;
 pub mod exit;
+pub mod fleet_report;
+pub mod glob;
+pub mod inventory;
+pub mod limit;
+pub mod local;
 pub mod outcome;
+pub mod output;
+pub mod probe_output;
+pub mod render;
+pub mod run;
+pub mod sanitize;
+
+#[cfg(test)]
+mod test_reports;

@@ -2,8 +2,9 @@
 //! its probe report or a named failure. Per-host failures are data, never `Err`, so one
 //! bad host cannot stop the others or lose their results.
 
-use patchgap_probe::Report;
 use serde::{Deserialize, Serialize};
+
+use crate::probe_output::ProbeReport;
 
 /// The result of one host.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -27,7 +28,9 @@ pub enum HostResult {
         /// True when the probe ran without root (sudo unavailable) and could not inspect
         /// every process.
         partial: bool,
-        report: Box<Report>,
+        /// The parsed report and the exact JSON the probe printed; serialized as that
+        /// JSON, so fields of a newer probe reach the fleet report unchanged.
+        report: Box<ProbeReport>,
     },
     Failed {
         failure: Failure,

@@ -11,13 +11,20 @@ remote hosts, and inside the `patchgap` controller to audit the local machine. I
 finds and forks no helper tools.
 */
 
+mod collect;
 pub mod dpkg;
+pub mod host;
+pub mod ignore;
 pub mod integrity;
 pub mod kernel;
 pub mod microcode;
+pub mod procfs;
 pub mod reboot;
 pub mod report;
 pub mod roots;
+pub mod stale;
 
+pub use collect::{Options, collect};
+pub use ignore::IgnoreRules;
 pub use report::{Report, SCHEMA_VERSION};
 pub use roots::Roots;

@@ -1,5 +1,97 @@
 //! `patchgap-probe`: audit this host and print the JSON report on stdout.
+//!
+//! Arguments are parsed by hand: the probe is pushed to every host on every run, so it
+//! carries no argument-parsing library. Exit status: 0 when a report was printed (whatever
+//! it says), 2 for a usage error, 3 when the report could not be written.
 
-fn main() {
-    std::process::exit(0)
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use patchgap_probe::{IgnoreRules, Options, Roots, collect};
+
+const USAGE: &str = "\
+usage: patchgap-probe [OPTIONS]
+
+Audit this host read-only and print a JSON report (see docs/report-format.md).
+
+options:
+  --ignore REGEX          also ignore stale files whose path matches REGEX (repeatable)
+  --no-default-ignores    do not apply the built-in ignore list
+  --proc DIR              procfs to scan (default /proc)
+  --root DIR              filesystem root holding /var/lib/dpkg, /boot, ... (default /)
+  --pretty                indent the JSON
+  --version               print the probe and report schema versions
+  --help                  print this help";
+
+struct Args {
+    opts: Options,
+    pretty: bool,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut roots = Roots::default();
+    let mut extra = Vec::new();
+    let mut defaults = true;
+    let mut pretty = false;
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--ignore" => extra.push(value("--ignore")?),
+            "--no-default-ignores" => defaults = false,
+            "--proc" => roots.proc = PathBuf::from(value("--proc")?),
+            "--root" => roots.fs = PathBuf::from(value("--root")?),
+            "--pretty" => pretty = true,
+            "--version" => {
+                println!(
+                    "patchgap-probe {} (report schema {})",
+                    patchgap_probe::report::PROBE_VERSION,
+                    patchgap_probe::SCHEMA_VERSION
+                );
+                return Ok(None);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let ignore = IgnoreRules::new(defaults, &extra).map_err(|e| e.to_string())?;
+    Ok(Some(Args {
+        opts: Options { roots, ignore },
+        pretty,
+    }))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("patchgap-probe: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = collect(&args.opts);
+    let json = if args.pretty {
+        serde_json::to_vec_pretty(&report)
+    } else {
+        serde_json::to_vec(&report)
+    };
+    let written = json.map_err(std::io::Error::other).and_then(|mut j| {
+        j.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        out.write_all(&j)?;
+        out.flush()
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("patchgap-probe: failed to write the report: {e}");
+            ExitCode::from(3)
+        }
+    }
 }

@@ -121,20 +121,38 @@ pub struct Finding {
     /// The package that owns the path (in the process's own dpkg database), if any.
     /// Names an entry of [`Report::packages`] with the same `context`.
     pub package: Option<String>,
+    /// What the path names now: another file (an upgrade put a new version there) or
+    /// nothing (the file was removed).
+    pub now_at_path: NowAtPath,
     /// Low for unowned files (not from a package), normal otherwise.
     pub severity: Severity,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum NowAtPath {
+    /// Another file: the usual result of an upgrade.
+    AnotherFile,
+    /// Nothing: the file was removed (package removed, or a manual delete).
+    Nothing,
+    /// Could not be checked.
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
-    /// `/proc/PID/exe` points to a deleted file: the program itself was upgraded.
+    /// The program's file is gone from the filesystem (no link left): the usual result of
+    /// dpkg upgrading or removing the program.
     ExeDeleted,
-    /// The executable's path now names another file (different device or inode).
+    /// The program's path names another file now, while the old file still exists under
+    /// another name (a hard link, a file moved aside, another mount).
     ExeReplaced,
-    /// An executable mapping of a deleted file (typically a shared library).
+    /// An executable mapping (typically a shared library) of a file that is gone from the
+    /// filesystem: the usual result of an upgrade.
     MapDeleted,
-    /// An executable mapping whose path now names another file, without the deleted mark.
+    /// An executable mapping whose path names another file now, while the mapped file
+    /// still exists elsewhere (hard link, moved aside, bind mount, other namespace).
     MapReplaced,
     /// An open file descriptor to a deleted packaged file (a `.jar`, say).
     OpenDeleted,
@@ -242,8 +260,13 @@ pub struct IgnoredFinding {
 }
 
 impl Report {
-    /// True when something on the host waits for a restart or reboot.
+    /// True when processes run replaced code and wait for a restart.
     pub fn restarts_pending(&self) -> bool {
         !self.processes.is_empty()
+    }
+
+    /// True when anything on the host waits for an admin: a restart or a reboot.
+    pub fn action_needed(&self) -> bool {
+        self.restarts_pending() || self.reboot.needed
     }
 }

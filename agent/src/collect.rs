@@ -1,0 +1,67 @@
+//! One audit of one host, from the roots to the finished [`Report`].
+
+use std::time::Instant;
+
+use crate::ignore::IgnoreRules;
+use crate::report::{PROBE_VERSION, Report, SCHEMA_VERSION};
+use crate::roots::Roots;
+use crate::{host, kernel, microcode, reboot, stale};
+
+/// What to look at and what to set aside.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub roots: Roots,
+    pub ignore: IgnoreRules,
+}
+
+/// Audits the host behind `opts.roots`. Never fails: whatever could not be read is
+/// counted in `scan` or named in `warnings`, so a partial view still comes out whole.
+pub fn collect(opts: &Options) -> Report {
+    let started = Instant::now();
+    let roots = &opts.roots;
+    let host = host::info(roots);
+    let scan = stale::scan(roots, host.booted_at);
+    let attributed = stale::attribute(roots, scan.processes, &opts.ignore, &self_pids(roots));
+    let actions = stale::group(&attributed.processes);
+    let mut stats = scan.stats;
+    let kernel = kernel::collect(roots);
+    let microcode = microcode::collect(roots);
+    let reboot = reboot::collect(roots, &kernel, &microcode);
+    stats.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Report {
+        schema_version: SCHEMA_VERSION,
+        probe_version: PROBE_VERSION.to_string(),
+        host,
+        scan: stats,
+        processes: attributed.processes,
+        packages: attributed.packages,
+        actions,
+        ignored: attributed.ignored,
+        kernel,
+        microcode,
+        reboot,
+        integrity: None,
+        warnings: attributed.warnings,
+    }
+}
+
+/// The probe's own PID, and its parent when that is the `sudo` that started it: both map
+/// whatever libc was current when they started and are gone a moment later. Only
+/// meaningful when scanning the live `/proc`.
+fn self_pids(roots: &Roots) -> Vec<u32> {
+    if roots.proc != Roots::default().proc {
+        return Vec::new();
+    }
+    let me = std::process::id();
+    let mut pids = vec![me];
+    let parent = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|t| crate::procfs::stat::parse(&t));
+    if let Some(st) = parent {
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", st.ppid)).unwrap_or_default();
+        if comm.trim() == "sudo" {
+            pids.push(st.ppid);
+        }
+    }
+    pids
+}

@@ -1,0 +1,8 @@
+//! Whether the host needs a reboot, with every reason: the kernel, the microcode,
+//! Debian's `/run/reboot-required` flag, and packages that only take effect on boot.
+
+mod collect;
+mod types;
+
+pub use collect::{REBOOT_PACKAGES, collect};
+pub use types::{ReasonKind, RebootReason, RebootReport, UpgradedPackage};

@@ -1,0 +1,80 @@
+//! The `reboot` part of the report and its one-line verdict for the terminal.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether the host needs a reboot. Documented in `docs/report-kernel.md`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct RebootReport {
+    /// True when any reason below holds.
+    pub needed: bool,
+    /// Every reason a reboot is needed; empty when none is.
+    pub reasons: Vec<RebootReason>,
+    /// Set inside a container: the kernel is the host's, and nothing here asks for a
+    /// reboot. The remark says so.
+    pub container: bool,
+    /// Unix time of boot, against which package changes are judged.
+    pub booted_at: Option<i64>,
+    /// `/run/reboot-required` exists.
+    pub flag_file: bool,
+    /// Lines of `/run/reboot-required.pkgs`: the packages that set the flag.
+    pub flag_packages: Vec<String>,
+    /// Packages that only take effect on boot and were changed after it (kernel packages
+    /// included; they count as a reason through the kernel's status, not here).
+    pub upgraded_since_boot: Vec<UpgradedPackage>,
+    /// A remark for the verdict when no reboot is needed but something was not judged
+    /// (a custom kernel, an unknown kernel status).
+    pub remark: Option<String>,
+}
+
+/// One reason for a reboot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RebootReason {
+    pub kind: ReasonKind,
+    /// For a person: `kernel 6.1.0-28-amd64 installed, running 6.1.0-27-amd64`.
+    pub message: String,
+    /// Packages behind the reason, when there are any.
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonKind {
+    /// The kernel that boots next differs from the running one (`kernel.status`).
+    Kernel,
+    /// Newer microcode is installed for a CPU (`microcode.status`).
+    Microcode,
+    /// `/run/reboot-required` is set.
+    FlagFile,
+    /// Boot-time packages (libc6, systemd, dbus, firmware, microcode) changed after boot.
+    Packages,
+}
+
+/// A boot-time package changed after boot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UpgradedPackage {
+    pub name: String,
+    pub version: Option<String>,
+    /// Unix time of its last unpack (mtime of its dpkg file list).
+    pub changed_at: i64,
+}
+
+impl RebootReport {
+    /// One line for the audit table: `reboot needed: kernel 6.1.0-28-amd64 installed,
+    /// running 6.1.0-27-amd64 (+1 more)`, `no reboot needed`, or why none is asked for.
+    pub fn verdict(&self) -> String {
+        if self.container {
+            return "no reboot: the kernel belongs to the container host".to_string();
+        }
+        if let Some(first) = self.reasons.first() {
+            let more = match self.reasons.len() - 1 {
+                0 => String::new(),
+                n => format!(" (+{n} more)"),
+            };
+            return format!("reboot needed: {}{more}", first.message);
+        }
+        match &self.remark {
+            Some(r) => format!("no reboot needed ({r})"),
+            None => "no reboot needed".to_string(),
+        }
+    }
+}

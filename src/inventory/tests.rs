@@ -1,0 +1,305 @@
+//! Whole-inventory tests on the files under `tests/inventories/`.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/inventories")
+        .join(name)
+}
+
+fn host<'i>(inventory: &'i Inventory, name: &str) -> &'i HostTarget {
+    inventory
+        .hosts
+        .iter()
+        .find(|h| h.name == name)
+        .unwrap_or_else(|| panic!("host {name} missing"))
+}
+
+fn error_of(name: &str) -> String {
+    load(&[fixture(name)])
+        .expect_err("the fixture is invalid")
+        .to_string()
+}
+
+#[test]
+fn hosts_keep_inventory_order_and_ranges_expand() {
+    let inventory = load(&[fixture("site.yaml")]).expect("valid");
+    let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "bastion.example.com",
+            "web01",
+            "web02",
+            "web03",
+            "web04",
+            "dba",
+            "dbb",
+            "db1",
+            "internal1"
+        ]
+    );
+}
+
+#[test]
+fn variables_inherit_from_all_through_parents_to_the_host() {
+    let inventory = load(&[fixture("site.yaml")]).expect("valid");
+    let web01 = host(&inventory, "web01");
+    // `web` is deeper than `production`, which is deeper than `all`.
+    assert_eq!(web01.port, Some(2200));
+    assert_eq!(web01.user.as_deref(), Some("prod"));
+    assert_eq!(web01.settings.connect_timeout, Some(5));
+    assert_eq!(web01.settings.host_timeout, Some(300));
+    assert_eq!(web01.groups, ["all", "production", "web"]);
+    assert_eq!(host(&inventory, "web04").port, Some(2204));
+
+    let bastion = host(&inventory, "bastion.example.com");
+    assert_eq!(
+        (bastion.port, bastion.user.as_deref()),
+        (Some(22), Some("admin"))
+    );
+    assert_eq!(bastion.groups, ["all", "ungrouped"]);
+}
+
+#[test]
+fn connection_and_patchgap_settings() {
+    let inventory = load(&[fixture("site.yaml")]).expect("valid");
+    let dba = host(&inventory, "dba");
+    assert_eq!(dba.connect_address(), "10.0.0.9");
+    assert!(dba.r#become);
+    assert_eq!(dba.become_user.as_deref(), Some("root"));
+    assert_eq!(host(&inventory, "db1").port, Some(2222));
+    assert_eq!(host(&inventory, "db1").connect_address(), "db1");
+
+    let web02 = host(&inventory, "web02");
+    assert!(web02.settings.skip);
+    assert_eq!(web02.settings.sudo, Some(false));
+    assert!(!web02.wants_sudo(false));
+    assert_eq!(web02.private_key_file, Some(PathBuf::from("~/.ssh/legacy")));
+    assert_eq!(
+        web02.settings.cache_dir,
+        Some(PathBuf::from("/srv/cache/patchgap"))
+    );
+    assert!(web02.groups.contains(&"legacy".to_string()));
+    assert_eq!(
+        host(&inventory, "internal1").proxy_jump.as_deref(),
+        Some("ops@bastion.example.com")
+    );
+    assert_eq!(web02.proxy_jump, None);
+    assert!(host(&inventory, "web01").wants_sudo(false));
+    assert!(!host(&inventory, "web01").wants_sudo(true));
+    assert!(dba.wants_sudo(true));
+}
+
+#[test]
+fn groups_list_hosts_through_children() {
+    let inventory = load(&[fixture("site.yaml")]).expect("valid");
+    assert_eq!(inventory.groups["production"].len(), 7);
+    assert_eq!(inventory.groups["db"], ["dba", "dbb", "db1"]);
+    assert_eq!(inventory.groups["ungrouped"], ["bastion.example.com"]);
+    assert_eq!(inventory.groups["all"].len(), inventory.hosts.len());
+}
+
+#[test]
+fn several_files_merge_with_the_later_winning() {
+    let inventory = load(&[fixture("site.yaml"), fixture("extra.yaml")]).expect("valid");
+    assert_eq!(inventory.hosts.len(), 13);
+    assert_eq!(host(&inventory, "web07").user.as_deref(), Some("webops"));
+    assert_eq!(host(&inventory, "web01").user.as_deref(), Some("webops"));
+    assert_eq!(host(&inventory, "web07").port, Some(2200));
+    assert!(
+        host(&inventory, "web01")
+            .groups
+            .contains(&"monitoring".to_string())
+    );
+    assert_eq!(inventory.groups["monitoring"], ["web01", "mon1"]);
+    assert!(!inventory.groups.contains_key("web06"));
+}
+
+#[test]
+fn same_depth_groups_order_by_priority_then_name() {
+    let inventory = load(&[fixture("priority.yaml")]).expect("valid");
+    let h1 = host(&inventory, "h1");
+    assert_eq!(h1.user.as_deref(), Some("alpha"));
+    assert_eq!(h1.port, Some(2001));
+}
+
+#[test]
+fn an_empty_file_is_an_empty_inventory() {
+    let inventory = load(&[fixture("empty.yaml")]).expect("valid");
+    assert!(inventory.hosts.is_empty());
+    assert!(inventory.groups.contains_key("all"));
+}
+
+#[test]
+fn misspelt_hosts_key_names_line_and_suggests() {
+    let err = error_of("bad-host-key.yaml");
+    assert!(
+        err.contains("bad-host-key.yaml:4: unexpected key `host` in group `web`"),
+        "{err}"
+    );
+    assert!(err.ends_with("did you mean `hosts`?"), "{err}");
+}
+
+#[test]
+fn group_that_is_a_list() {
+    let err = error_of("bad-group-not-mapping.yaml");
+    assert!(err.contains(":6: group `db` must be a mapping"), "{err}");
+    assert!(err.contains("found a list"), "{err}");
+}
+
+#[test]
+fn hosts_written_as_a_list() {
+    let err = error_of("bad-hosts-list.yaml");
+    assert!(
+        err.contains(":4: `hosts` of group `web` must be a mapping"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_port_points_at_the_offending_host_line() {
+    let err = error_of("bad-port.yaml");
+    assert!(
+        err.contains(
+            ":9: `ansible_port` (for host web2): expected an integer 1-65535, found `abc`"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_patchgap_variable() {
+    let err = error_of("bad-patchgap-var.yaml");
+    assert!(
+        err.contains(":6: unknown patchgap variable `patchgap_conect_timeout` (for group web)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean `patchgap_connect_timeout`?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_range_and_cycle_and_yaml_syntax() {
+    let err = error_of("bad-range.yaml");
+    assert!(
+        err.contains(":4: host range `web[9:3]`: begin `9` is larger"),
+        "{err}"
+    );
+    let err = error_of("bad-cycle.yaml");
+    assert!(
+        err.contains(":3: group `a` is its own ancestor (a > b > a)"),
+        "{err}"
+    );
+    let err = error_of("bad-yaml.yaml");
+    assert!(err.contains("bad-yaml.yaml:4: not valid YAML"), "{err}");
+}
+
+#[test]
+fn unreadable_file_is_named() {
+    let err = load(&[fixture("missing.yaml")])
+        .expect_err("missing")
+        .to_string();
+    assert!(
+        err.starts_with("cannot read inventory") && err.contains("missing.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plugin_configuration_gets_a_hint() {
+    let err = load_str(Path::new("aws.yaml"), "plugin: amazon.aws.aws_ec2\n")
+        .expect_err("plugin")
+        .to_string();
+    assert!(err.contains("ansible-inventory"), "{err}");
+}
+
+#[test]
+fn merge_keys_and_top_level_groups() {
+    let source = "\
+defaults: &defaults
+  vars: {ansible_user: ops}
+web:
+  <<: *defaults
+  hosts:
+    w1:
+";
+    let inventory = load_str(Path::new("m.yaml"), source).expect("valid");
+    let w1 = host(&inventory, "w1");
+    assert_eq!(w1.user.as_deref(), Some("ops"));
+    assert_eq!(w1.groups, ["all", "web"]);
+}
+
+#[test]
+fn names_with_spaces_are_refused() {
+    let err = load_str(Path::new("s.yaml"), "all:\n  hosts:\n    \"web 1\":\n")
+        .expect_err("space")
+        .to_string();
+    assert!(
+        err.contains("s.yaml:3: `web 1` is not a valid name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_documented_example_loads() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory.example.yaml");
+    let inventory = load(&[example]).expect("the example must stay valid");
+    assert_eq!(inventory.groups["web"].len(), 26);
+    assert_eq!(inventory.groups["production"].len(), 28);
+    let db2 = host(&inventory, "db2.example.com");
+    assert_eq!(
+        (db2.port, db2.user.as_deref()),
+        (Some(2200), Some("dbadmin"))
+    );
+    assert!(host(&inventory, "old-appliance.example.com").settings.skip);
+}
+
+#[test]
+fn a_repeated_group_points_at_the_repeat() {
+    let err = error_of("bad-duplicate-group.yaml");
+    assert!(
+        err.contains("bad-duplicate-group.yaml:7: not valid YAML: `web` appears twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn other_wrong_shapes_are_named() {
+    for (source, expected) in [
+        (
+            "- a\n- b\n",
+            "e.yaml:1: the top level of an inventory must be a mapping",
+        ),
+        ("all: web1\n", "e.yaml:1: group `all` must be a mapping"),
+        (
+            "all:\n  hosts:\n    a: 5\n",
+            "e.yaml:3: host `a` must be followed by a mapping",
+        ),
+        (
+            "all:\n  vars: [1]\n",
+            "e.yaml:2: `vars` of group `all` must be a mapping",
+        ),
+        (
+            "all:\n  hosts:\n    a:\n      ansible_become: !vault |\n        $ANSIBLE_VAULT;1.1\n",
+            "e.yaml:4: `ansible_become` (for host a): expected a boolean",
+        ),
+    ] {
+        let err = load_str(Path::new("e.yaml"), source)
+            .expect_err(source)
+            .to_string();
+        assert!(err.starts_with(expected), "{source:?}: {err}");
+    }
+}
+
+#[test]
+fn vault_values_of_the_users_own_variables_are_ignored() {
+    let source = "all:\n  hosts:\n    a:\n      secret: !vault |\n        $ANSIBLE_VAULT;1.1\n        6162\n";
+    let inventory = load_str(Path::new("v.yaml"), source).expect("ignored");
+    assert_eq!(inventory.hosts.len(), 1);
+}

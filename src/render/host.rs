@@ -1,0 +1,194 @@
+//! The terminal view of one host's report: what to restart, what else is stale, the
+//! packages behind it and for how long.
+
+use std::fmt::Write as _;
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use patchgap_probe::Report;
+use patchgap_probe::report::{Owner, PackageChange, StaleProcess};
+
+use super::text::{clean, duration};
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    t
+}
+
+fn pids(p: &[u32]) -> String {
+    p.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// How long the longest-stale of these processes has run replaced code.
+fn stale_for(report: &Report, pids: &[u32]) -> String {
+    report
+        .processes
+        .iter()
+        .filter(|p| pids.contains(&p.pid))
+        .filter_map(|p| p.stale_since)
+        .min()
+        .map_or_else(|| "?".into(), |t| duration(report.host.scanned_at - t))
+}
+
+fn describe_owner(p: &StaleProcess) -> (String, String) {
+    match &p.owner {
+        Owner::Service { unit } => ("service".into(), unit.clone()),
+        Owner::SystemManager => ("system manager".into(), "systemctl daemon-reexec".into()),
+        Owner::UserManager { uid, unit } => (
+            "user manager".into(),
+            format!(
+                "user@{uid}.service{}",
+                unit.as_ref().map(|u| format!(" {u}")).unwrap_or_default()
+            ),
+        ),
+        Owner::Session { id, uid } => (
+            "session".into(),
+            format!(
+                "session-{id}{}",
+                uid.map(|u| format!(" (uid {u})")).unwrap_or_default()
+            ),
+        ),
+        Owner::Container { runtime, id, unit } => (
+            format!("container ({runtime})"),
+            format!(
+                "{id}{}",
+                unit.as_ref().map(|u| format!(" {u}")).unwrap_or_default()
+            ),
+        ),
+        Owner::Other { cgroup } => ("process".into(), cgroup.clone().unwrap_or_default()),
+    }
+}
+
+fn package_row(report: &Report, p: &PackageChange) -> Vec<String> {
+    let changed = p.changed_at.map_or_else(
+        || "?".into(),
+        |t| format!("{} ago", duration(report.host.scanned_at - t)),
+    );
+    let context = if p.context == "host" {
+        String::new()
+    } else {
+        format!(" [{}]", p.context)
+    };
+    vec![
+        clean(&format!("{}{context}", p.name)),
+        clean(p.previous_version.as_deref().unwrap_or("?")),
+        clean(p.version.as_deref().unwrap_or("?")),
+        changed,
+        p.processes.to_string(),
+    ]
+}
+
+/// Renders one host's report for a terminal. `show_ignored` lists ignored findings
+/// instead of only counting them.
+pub fn render(report: &Report, show_ignored: bool) -> String {
+    let mut out = String::new();
+    let h = &report.host;
+    let _ = writeln!(
+        out,
+        "{} ({}): {} services to restart, {} stale processes",
+        clean(&h.hostname),
+        clean(h.os.as_deref().unwrap_or("unknown OS")),
+        report.actions.services.len(),
+        report.processes.len()
+    );
+    let _ = writeln!(out, "{}", clean(&report.reboot.verdict()));
+    if !report.actions.services.is_empty() {
+        let mut t = table(&[
+            "Service to restart",
+            "PIDs",
+            "Packages",
+            "Stale for",
+            "Note",
+        ]);
+        for s in &report.actions.services {
+            let note = if s.restart_refused {
+                "restart with care (not automatic)"
+            } else {
+                ""
+            };
+            t.add_row(vec![
+                clean(&s.unit),
+                pids(&s.pids),
+                clean(&s.packages.join(" ")),
+                stale_for(report, &s.pids),
+                note.into(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    let others: Vec<&StaleProcess> = report
+        .processes
+        .iter()
+        .filter(|p| !matches!(p.owner, Owner::Service { .. }))
+        .collect();
+    if !others.is_empty() {
+        let mut t = table(&["Other stale process", "PID", "Owner", "Action", "Files"]);
+        for p in others {
+            let (kind, what) = describe_owner(p);
+            let files: Vec<String> = p
+                .findings
+                .iter()
+                .map(|f| match &f.package {
+                    Some(pkg) => format!("{} ({pkg})", f.path),
+                    None => format!("{} (no package)", f.path),
+                })
+                .collect();
+            t.add_row(vec![
+                clean(&p.comm),
+                p.pid.to_string(),
+                kind,
+                clean(&what),
+                clean(&files.join("\n")),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    if !report.packages.is_empty() {
+        let mut t = table(&["Package", "Previous", "Installed", "Changed", "Processes"]);
+        for p in &report.packages {
+            t.add_row(package_row(report, p));
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    if show_ignored && !report.ignored.is_empty() {
+        let mut t = table(&["Ignored", "PID", "File", "Rule"]);
+        for i in &report.ignored {
+            t.add_row(vec![
+                clean(&i.comm),
+                i.pid.to_string(),
+                clean(&i.path),
+                clean(&i.rule),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    let s = &report.scan;
+    let _ = write!(
+        out,
+        "scanned {} processes ({} inspected, {} kernel threads, {} exited meanwhile) in {} ms; {} findings ignored",
+        s.processes_seen,
+        s.processes_inspected,
+        s.kernel_threads,
+        s.processes_vanished,
+        s.duration_ms,
+        report.ignored.len()
+    );
+    if !show_ignored && !report.ignored.is_empty() {
+        out.push_str(" (--show-ignored lists them)");
+    }
+    out.push('\n');
+    if s.processes_denied > 0 {
+        let _ = writeln!(
+            out,
+            "partial: {} processes could not be inspected: {}",
+            s.processes_denied,
+            clean(&s.denied_reasons.join("; "))
+        );
+    }
+    for w in &report.warnings {
+        let _ = writeln!(out, "warning: {}", clean(w));
+    }
+    out
+}

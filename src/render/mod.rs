@@ -1,0 +1,4 @@
+//! Rendering reports for people. Nothing here decides anything; it only formats.
+
+pub mod host;
+pub mod text;

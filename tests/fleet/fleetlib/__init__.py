@@ -1,0 +1,1 @@
+"""Helpers of tests/fleet/fleet: base image, hosts, scenario packages."""

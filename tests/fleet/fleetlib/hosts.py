@@ -1,0 +1,316 @@
+"""Booting and stopping hosts: one overlay over the base and one systemd-nspawn each.
+
+A host lives in STATE/hosts/NAME: `upper`/`work` (its overlay layers), `root` (the merged
+tree nspawn boots), `nspawn.pid`, `console.log`. Hosts are found by these pid files, never
+by counting nspawn processes, so two fleets (two state dirs, two port ranges) coexist.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+from . import state
+
+MASKED = ["sys-fs-fuse-connections.mount"]
+
+
+def names(count):
+    if not 1 <= count <= 99:
+        raise SystemExit("fleet: host count must be 1..99, got %d" % count)
+    return ["h%02d" % i for i in range(1, count + 1)]
+
+
+def index(name):
+    match = re.fullmatch(r"h(\d\d)", name)
+    if not match:
+        raise SystemExit("fleet: no host %r: hosts are named h01..h99" % name)
+    return int(match.group(1))
+
+
+def ssh_port(name):
+    return state.port_base() + index(name)
+
+
+def http_port(name):
+    return state.port_base() + 100 + index(name)
+
+
+def host_dir(name):
+    return os.path.join(state.root(), "hosts", name)
+
+
+def merged(name):
+    return os.path.join(host_dir(name), "root")
+
+
+def known():
+    """Names of the hosts this fleet has state for."""
+    hosts = os.path.join(state.root(), "hosts")
+    if not os.path.isdir(hosts):
+        return []
+    return sorted(n for n in os.listdir(hosts) if re.fullmatch(r"h\d\d", n))
+
+
+def nspawn_pid(name):
+    """The host's live nspawn process, or None (no pid file, exited, zombie, reused pid)."""
+    try:
+        with open(os.path.join(host_dir(name), "nspawn.pid")) as f:
+            pid = int(f.read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmdline = f.read().split(b"\0")
+        with open("/proc/%d/stat" % pid) as f:
+            status = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError):
+        return None
+    if status == "Z" or b"systemd-nspawn" not in os.path.basename(cmdline[0]):
+        return None
+    if merged(name).encode() not in cmdline:
+        return None
+    return pid
+
+
+def container_pids(name):
+    """Every process in the host's PID namespace: its systemd and all it runs.
+
+    The namespace is the one of nspawn's child (the host's PID 1), remembered in a file so
+    that a host whose nspawn died can still be found and killed.
+    """
+    memo = os.path.join(host_dir(name), "pidns")
+    pidns = None
+    pid = nspawn_pid(name)
+    if pid is not None:
+        own = ns_of("self")
+        for child in children(pid):
+            if ns_of(child) not in (None, own):
+                pidns = ns_of(child)
+                with open(memo, "w") as f:
+                    f.write(pidns)
+    if pidns is None:
+        try:
+            with open(memo) as f:
+                pidns = f.read()
+        except OSError:
+            return []
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and ns_of(p) == pidns]
+
+
+def ns_of(pid):
+    try:
+        return os.readlink("/proc/%s/ns/pid" % pid)
+    except OSError:
+        return None
+
+
+def children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(entry)
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def is_frozen(name):
+    """True when the host's processes are stopped (by `freeze`)."""
+    for pid in container_pids(name):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == path for line in f)
+
+
+def prepare(name, base, pubkey):
+    """Mount the host's overlay and write everything that makes it this host."""
+    hdir = host_dir(name)
+    for sub in ("upper", "work", "root"):
+        os.makedirs(os.path.join(hdir, sub), exist_ok=True)
+    root = merged(name)
+    if not is_mounted(root):
+        opts = "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (base, hdir, hdir)
+        state.run(["mount", "-t", "overlay", "overlay", "-o", opts, root], "mount overlay")
+    write(root, "etc/hostname", name + "\n")
+    write(root, "etc/hosts", "127.0.0.1 localhost\n127.0.1.1 %s\n" % name)
+    write(root, "etc/machine-id", uuid.uuid4().hex + "\n")
+    write(root, "etc/ssh/sshd_config.d/port.conf",
+          "Port %d\nListenAddress 127.0.0.1\n" % ssh_port(name))
+    site = os.path.join(root, "etc/nginx/sites-available/default")
+    with open(site) as f:
+        text = f.read()
+    text = re.sub(r"(?m)^\s*listen\s+\[::\]:\d+.*\n", "", text)
+    text = re.sub(r"(?m)^(\s*)listen\s+[^;\s]+(\s+default_server;)",
+                  r"\g<1>listen 127.0.0.1:%d\2" % http_port(name), text)
+    write(root, "etc/nginx/sites-available/default", text)
+    # fusectl is the machine's, shared by every host: mounting it in one races the others
+    # and sometimes fails, which leaves that host `degraded`.
+    for unit in MASKED:
+        link = os.path.join(root, "etc/systemd/system", unit)
+        if not os.path.islink(link):
+            os.symlink("/dev/null", link)
+    for key in os.listdir(os.path.join(root, "etc/ssh")):
+        if key.startswith("ssh_host_"):
+            os.remove(os.path.join(root, "etc/ssh", key))
+    state.run(["ssh-keygen", "-q", "-A", "-f", root], "generate host keys")
+    authorize(root, pubkey)
+
+
+def authorize(root, pubkey):
+    """Install this run's client key for root, ops and guest (users of the base)."""
+    users = {}
+    with open(os.path.join(root, "etc/passwd")) as f:
+        for line in f:
+            fields = line.split(":")
+            users[fields[0]] = (int(fields[2]), int(fields[3]), fields[5])
+    for user in ("root", "ops", "guest"):
+        uid, gid, home = users[user]
+        sshdir = os.path.join(root, home.lstrip("/"), ".ssh")
+        os.makedirs(sshdir, mode=0o700, exist_ok=True)
+        keys = os.path.join(sshdir, "authorized_keys")
+        with open(keys, "w") as f:
+            f.write(pubkey)
+        for path in (sshdir, keys):
+            os.chown(path, uid, gid)
+        os.chmod(sshdir, 0o700)
+        os.chmod(keys, 0o600)
+
+
+def write(root, rel, text):
+    path = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def boot(name):
+    """Start the host's nspawn in its own session: it outlives this command, not the fleet."""
+    hdir = host_dir(name)
+    log = open(os.path.join(hdir, "console.log"), "ab")
+    argv = ["systemd-nspawn", "--quiet", "-D", merged(name), "--register=no", "--keep-unit",
+            "--boot", "--machine=pgfleet-%d" % ssh_port(name), "--hostname=" + name,
+            "--console=read-only"]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    log.close()
+    with open(os.path.join(hdir, "nspawn.pid"), "w") as f:
+        f.write("%d\n" % proc.pid)
+    # Until the child has exec'd, its cmdline is ours and nspawn_pid() cannot see it.
+    for _ in range(100):
+        if nspawn_pid(name) is not None or proc.poll() is not None:
+            return
+        time.sleep(0.05)
+
+
+def console_tail(name, lines=20):
+    try:
+        with open(os.path.join(host_dir(name), "console.log"), errors="replace") as f:
+            return "\n".join(f.read().splitlines()[-lines:])
+    except OSError:
+        return "(no console log)"
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.settimeout(1)
+            return sock.recv(4).startswith(b"SSH")
+    except OSError:
+        return False
+
+
+def wait_ready(pending, timeout):
+    """Wait until each host's systemd is `running` and its sshd accepts this run's key."""
+    deadline = time.monotonic() + timeout
+    pending = list(pending)
+    while pending:
+        for name in list(pending):
+            if nspawn_pid(name) is None:
+                raise SystemExit("fleet: host %s stopped while booting; console:\n%s"
+                                 % (name, console_tail(name)))
+            if not port_open(ssh_port(name)):
+                continue
+            try:
+                out = state.ssh(name, ["systemctl", "is-system-running", "--wait"],
+                                timeout=max(5, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                continue
+            verdict = out.stdout.strip()
+            if verdict == "running":
+                pending.remove(name)
+            elif verdict in ("degraded", "maintenance", "stopping", "offline"):
+                failed = state.ssh(name, ["systemctl", "--failed", "--no-legend"]).stdout
+                raise SystemExit("fleet: host %s booted %s, failed units:\n%s"
+                                 % (name, verdict, failed))
+        if pending and time.monotonic() > deadline:
+            raise SystemExit(
+                "fleet: hosts %s not running after %d s (raise PATCHGAP_FLEET_BOOT_TIMEOUT "
+                "on a loaded machine); console of %s:\n%s"
+                % (" ".join(pending), timeout, pending[0], console_tail(pending[0])))
+        if pending:
+            time.sleep(0.3)
+
+
+def signal_all(name, sig):
+    for pid in container_pids(name):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop(names_, grace=15):
+    """Power the hosts off (SIGTERM to nspawn), kill what is left, unmount, forget them."""
+    for name in names_:
+        signal_all(name, signal.SIGCONT)  # a frozen host cannot shut down
+        pid = nspawn_pid(name)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(nspawn_pid(n) for n in names_):
+        time.sleep(0.2)
+    for name in names_:
+        kill(name)
+        root = merged(name)
+        for _ in range(50):
+            if not is_mounted(root):
+                break
+            if subprocess.run(["umount", root], stderr=subprocess.DEVNULL).returncode != 0:
+                time.sleep(0.1)
+        if is_mounted(root):
+            state.run(["umount", "--lazy", root], "unmount " + root)
+        state.run(["rm", "-rf", "--one-file-system", host_dir(name)], "remove " + name)
+
+
+def kill(name):
+    """Stop a host abruptly, as a power cut would: SIGKILL to everything in it."""
+    pid = nspawn_pid(name)
+    for _ in range(20):
+        pids = container_pids(name)
+        if not pids:
+            break
+        signal_all(name, signal.SIGKILL)
+        time.sleep(0.1)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for _ in range(50):
+            if nspawn_pid(name) is None:
+                break
+            time.sleep(0.1)

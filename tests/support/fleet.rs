@@ -1,0 +1,310 @@
+//! A guard over `tests/fleet/fleet`: boots real Debian hosts for one test binary and always
+//! takes them down again.
+//!
+//! Each guard has its own state directory and port range (claimed with a lock file, so
+//! parallel tests and parallel `cargo test` runs never share a host), and passes its own pid
+//! as the fleet's owner: if the test process is killed before `Drop` runs, the fleet's
+//! reaper takes the hosts down. Include it with `#[path = "support/fleet.rs"] mod fleet;`.
+//!
+//! Without root or the tools the fleet needs, [`Fleet::up`] prints `SKIP: reason` and
+//! returns `None`; with `PATCHGAP_FLEET=required` (CI) it panics with the reason instead.
+
+#![allow(dead_code, clippy::print_stderr)]
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Programs the fleet tool runs on this machine.
+const TOOLS: &[&str] = &[
+    "systemd-nspawn",
+    "debootstrap",
+    "gcc",
+    "dpkg-deb",
+    "python3",
+    "ssh",
+    "ssh-keygen",
+    "mount",
+];
+
+/// First port base tried, and the stride between fleets (the tool uses BASE+1..BASE+199).
+const PORT_FLOOR: u16 = 23000;
+const PORT_STRIDE: u16 = 200;
+const PORT_SLOTS: u16 = 100;
+
+/// One booted host of the fleet.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    /// sshd's port on 127.0.0.1.
+    pub port: u16,
+    /// nginx's port on 127.0.0.1.
+    pub http_port: u16,
+}
+
+/// Booted hosts, taken down on drop (also when the test panics).
+pub struct Fleet {
+    dir: PathBuf,
+    port_base: u16,
+    hosts: Vec<Host>,
+    /// Held for the guard's life: the port range belongs to this fleet.
+    _claim: File,
+}
+
+impl Fleet {
+    /// Boot `count` hosts for the test binary `label`, or `None` (after printing why) when
+    /// this machine cannot run them and the fleet is not required.
+    pub fn up(label: &str, count: usize) -> Option<Fleet> {
+        Fleet::up_owned_by(label, count, std::process::id())
+    }
+
+    /// Like [`Fleet::up`], but the hosts also go down by themselves once process `owner`
+    /// exits (the reaper of the fleet tool).
+    pub fn up_owned_by(label: &str, count: usize, owner: u32) -> Option<Fleet> {
+        if let Err(reason) = prerequisites() {
+            if std::env::var("PATCHGAP_FLEET").as_deref() == Ok("required") {
+                panic!("PATCHGAP_FLEET=required but the test fleet cannot run: {reason}");
+            }
+            eprintln!(
+                "SKIP: test fleet unavailable: {reason} (set PATCHGAP_FLEET=required to fail instead)"
+            );
+            return None;
+        }
+        let (port_base, claim) = claim_ports(count);
+        let dir = std::env::temp_dir().join(format!(
+            "patchgap-fleet-{label}-{}-{port_base}",
+            std::process::id()
+        ));
+        let hosts = (1..=count)
+            .map(|i| {
+                let i = u16::try_from(i).expect("at most 99 hosts");
+                Host {
+                    name: format!("h{i:02}"),
+                    port: port_base + i,
+                    http_port: port_base + 100 + i,
+                }
+            })
+            .collect();
+        let fleet = Fleet {
+            dir,
+            port_base,
+            hosts,
+            _claim: claim,
+        };
+        fleet.tool_ok(&["up", &count.to_string(), "--owner-pid", &owner.to_string()]);
+        Some(fleet)
+    }
+
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    pub fn host(&self, name: &str) -> &Host {
+        self.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .unwrap_or_else(|| panic!("no host {name} in this fleet"))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn inventory(&self) -> PathBuf {
+        self.dir.join("inventory.yml")
+    }
+
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("known_hosts")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("id_ed25519")
+    }
+
+    /// Run the fleet tool for this fleet (its state dir and ports).
+    pub fn tool(&self, args: &[&str]) -> Output {
+        Command::new(tool_path())
+            .args(args)
+            .env("PATCHGAP_FLEET_DIR", &self.dir)
+            .env("PATCHGAP_FLEET_PORT_BASE", self.port_base.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tests/fleet/fleet")
+    }
+
+    /// Like [`Fleet::tool`], panicking with the tool's output when it fails.
+    pub fn tool_ok(&self, args: &[&str]) -> String {
+        let out = self.tool(args);
+        assert!(
+            out.status.success(),
+            "fleet {} failed ({}):\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run a shell command on a host as root over OpenSSH.
+    pub fn ssh(&self, host: &str, cmd: &str) -> Output {
+        self.ssh_with_input(host, cmd, &[])
+    }
+
+    /// Run a shell command on a host with `input` on its stdin.
+    pub fn ssh_with_input(&self, host: &str, cmd: &str, input: &[u8]) -> Output {
+        let mut child = Command::new(tool_path())
+            .args(["ssh", host, cmd])
+            .env("PATCHGAP_FLEET_DIR", &self.dir)
+            .env("PATCHGAP_FLEET_PORT_BASE", self.port_base.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ssh through tests/fleet/fleet");
+        let mut stdin = child.stdin.take().expect("ssh stdin");
+        stdin.write_all(input).expect("write to ssh");
+        drop(stdin);
+        child.wait_with_output().expect("wait for ssh")
+    }
+
+    /// Run a shell command on a host and return its stdout; panics when it fails.
+    pub fn ssh_ok(&self, host: &str, cmd: &str) -> String {
+        let out = self.ssh(host, cmd);
+        assert!(
+            out.status.success(),
+            "on {host}: {cmd:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Copy a local file to `target` on a host, executable.
+    pub fn push(&self, host: &str, local: &Path, target: &str) {
+        let data = fs::read(local).unwrap_or_else(|e| panic!("read {}: {e}", local.display()));
+        let cmd =
+            format!("cat > {target}.tmp && chmod 755 {target}.tmp && mv {target}.tmp {target}");
+        let out = self.ssh_with_input(host, &cmd, &data);
+        assert!(
+            out.status.success(),
+            "copy {} to {host}:{target}: {}",
+            local.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `dpkg -i` test packages, e.g. `["libpgtest1=1.0-1", "pgtestd=1.0-1"]`.
+    pub fn install(&self, host: &str, specs: &[&str]) {
+        let mut args = vec!["install", host];
+        args.extend_from_slice(specs);
+        self.tool_ok(&args);
+    }
+
+    /// `apt-get install --reinstall` of a real package (test packages: `dpkg -i`).
+    pub fn reinstall(&self, host: &str, package: &str) {
+        self.tool_ok(&["reinstall", host, package]);
+    }
+
+    /// Change the content of a packaged file in place.
+    pub fn tamper(&self, host: &str, path: &str) {
+        self.tool_ok(&["tamper", host, path]);
+    }
+
+    /// Stop a host abruptly.
+    pub fn kill(&self, host: &str) {
+        self.tool_ok(&["kill", host]);
+    }
+
+    /// Make a host accept TCP connections but never answer.
+    pub fn freeze(&self, host: &str) {
+        self.tool_ok(&["freeze", host]);
+    }
+
+    pub fn thaw(&self, host: &str) {
+        self.tool_ok(&["thaw", host]);
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let out = self.tool(&["down"]);
+        if !out.status.success() {
+            eprintln!(
+                "fleet down failed for {}: {}",
+                self.dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// `tests/fleet/fleet` of this package.
+pub fn tool_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet/fleet")
+}
+
+/// Why this machine cannot boot the fleet, if it cannot.
+pub fn prerequisites() -> Result<(), String> {
+    if !effective_root() {
+        return Err(
+            "not running as root (the fleet mounts overlays and runs systemd-nspawn)".into(),
+        );
+    }
+    let missing: Vec<&str> = TOOLS.iter().copied().filter(|t| !in_path(t)).collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing {} (apt-get install debootstrap systemd-container gcc dpkg-dev openssh-client python3)",
+            missing.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+fn effective_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn in_path(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .any(|dir| dir.join(program).is_file())
+}
+
+/// Pick a port range no other fleet holds: a lock file per range, and its ports free.
+fn claim_ports(count: usize) -> (u16, File) {
+    let claims = std::env::temp_dir().join("patchgap-fleet-ports");
+    fs::create_dir_all(&claims).expect("create the port claim directory");
+    let start = u16::try_from(std::process::id() % u32::from(PORT_SLOTS)).expect("slot");
+    for step in 0..PORT_SLOTS {
+        let base = PORT_FLOOR + ((start + step) % PORT_SLOTS) * PORT_STRIDE;
+        let file = File::create(claims.join(base.to_string())).expect("create a port claim");
+        if file.try_lock().is_err() {
+            continue;
+        }
+        let free = (1..=count).all(|i| {
+            let i = u16::try_from(i).expect("at most 99 hosts");
+            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && TcpListener::bind(("127.0.0.1", base + 100 + i)).is_ok()
+        });
+        if free {
+            return (base, file);
+        }
+    }
+    panic!(
+        "no free port range for a test fleet in {PORT_FLOOR}..+{}",
+        PORT_SLOTS * PORT_STRIDE
+    );
+}
