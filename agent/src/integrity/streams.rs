@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use super::md5lanes::{self, LANES, State};
 
 /// Read size of one lane.
-const BUFFER: usize = 32 * 1024;
+const BUFFER: usize = 128 * 1024;
 /// Fed to idle lanes, whose results are discarded.
 const IDLE: [u8; 64] = [0; 64];
 
