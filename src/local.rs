@@ -1,6 +1,7 @@
 //! `patchgap audit` without an inventory: this machine, in-process, with the same probe
 //! library that runs on remote hosts.
 
+use patchgap_probe::integrity::IntegrityOptions;
 use patchgap_probe::{IgnoreRules, Options, Report, Roots};
 
 use crate::cli::ProbeArgs;
@@ -13,6 +14,10 @@ pub fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
     Ok(Options {
         roots: Roots::default(),
         ignore,
+        integrity: args.integrity.then(|| IntegrityOptions {
+            packages: args.integrity_packages.clone(),
+            threads: None,
+        }),
     })
 }
 

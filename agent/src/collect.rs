@@ -12,6 +12,8 @@ use crate::{host, kernel, microcode, reboot, stale};
 pub struct Options {
     pub roots: Roots,
     pub ignore: IgnoreRules,
+    /// Verify packaged files too (reads every file: off unless asked for).
+    pub integrity: Option<crate::integrity::IntegrityOptions>,
 }
 
 /// Audits the host behind `opts.roots`. Never fails: whatever could not be read is
@@ -21,6 +23,12 @@ pub fn collect(opts: &Options) -> Report {
     let roots = &opts.roots;
     let host = host::info(roots);
     let scan = stale::scan(roots, host.booted_at);
+    let mut warnings = Vec::new();
+    let integrity = opts.integrity.as_ref().and_then(|io| {
+        crate::integrity::verify(roots, io, &scan.in_use)
+            .map_err(|e| warnings.push(format!("integrity check not done: {e}")))
+            .ok()
+    });
     let attributed = stale::attribute(roots, scan.processes, &opts.ignore, &self_pids(roots));
     let actions = stale::group(&attributed.processes);
     let mut stats = scan.stats;
@@ -40,8 +48,8 @@ pub fn collect(opts: &Options) -> Report {
         kernel,
         microcode,
         reboot,
-        integrity: None,
-        warnings: attributed.warnings,
+        integrity,
+        warnings: attributed.warnings.into_iter().chain(warnings).collect(),
     }
 }
 

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use patchgap_probe::integrity::IntegrityOptions;
 use patchgap_probe::{IgnoreRules, Options, Roots, collect};
 
 const USAGE: &str = "\
@@ -18,6 +19,9 @@ usage: patchgap-probe [OPTIONS]
 Audit this host read-only and print a JSON report (see docs/report-format.md).
 
 options:
+  --integrity             also verify installed packages' files against dpkg's MD5 sums
+  --integrity-packages GLOB
+                          limit --integrity to packages whose name matches GLOB
   --ignore REGEX          also ignore stale files whose path matches REGEX (repeatable)
   --no-default-ignores    do not apply the built-in ignore list
   --proc DIR              procfs to scan (default /proc)
@@ -36,10 +40,20 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut extra = Vec::new();
     let mut defaults = true;
     let mut pretty = false;
+    let mut integrity: Option<IntegrityOptions> = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--ignore" => extra.push(value("--ignore")?),
+            "--integrity" => {
+                integrity.get_or_insert_with(IntegrityOptions::default);
+            }
+            "--integrity-packages" => {
+                let pattern = value("--integrity-packages")?;
+                integrity
+                    .get_or_insert_with(IntegrityOptions::default)
+                    .packages = Some(pattern);
+            }
             "--no-default-ignores" => defaults = false,
             "--proc" => roots.proc = PathBuf::from(value("--proc")?),
             "--root" => roots.fs = PathBuf::from(value("--root")?),
@@ -61,7 +75,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     }
     let ignore = IgnoreRules::new(defaults, &extra).map_err(|e| e.to_string())?;
     Ok(Some(Args {
-        opts: Options { roots, ignore },
+        opts: Options {
+            roots,
+            ignore,
+            integrity,
+        },
         pretty,
     }))
 }

@@ -265,8 +265,11 @@ impl Report {
         !self.processes.is_empty()
     }
 
-    /// True when anything on the host waits for an admin: a restart or a reboot.
+    /// True when anything on the host waits for an admin: a restart, a reboot, or
+    /// modified packaged files.
     pub fn action_needed(&self) -> bool {
-        self.restarts_pending() || self.reboot.needed
+        self.restarts_pending()
+            || self.reboot.needed
+            || self.integrity.as_ref().is_some_and(|i| i.has_findings())
     }
 }

@@ -107,6 +107,7 @@ impl Host {
         collect(&Options {
             roots: Roots::fixture(self.dir.path()),
             ignore: IgnoreRules::default(),
+            integrity: None,
         })
     }
 }

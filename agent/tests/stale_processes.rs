@@ -112,6 +112,7 @@ impl Scenario {
                 fs: self.dir.path().join("root"),
             },
             ignore: IgnoreRules::default(),
+            integrity: None,
         })
     }
 

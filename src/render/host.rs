@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use patchgap_probe::Report;
+use patchgap_probe::integrity::{IntegrityReport, Problem};
 use patchgap_probe::report::{Owner, PackageChange, StaleProcess};
 
 use super::text::{clean, duration};
@@ -17,7 +18,7 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
-fn pids(p: &[u32]) -> String {
+fn pids_text(p: &[u32]) -> String {
     p.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
 }
 
@@ -80,6 +81,57 @@ fn package_row(report: &Report, p: &PackageChange) -> Vec<String> {
     ]
 }
 
+/// Most integrity findings listed before the rest are only counted.
+const INTEGRITY_ROWS: usize = 50;
+
+fn render_integrity(out: &mut String, i: &IntegrityReport) {
+    let s = &i.summary;
+    let _ = writeln!(
+        out,
+        "integrity: {} packages, {} files checked: {} changed, {} missing, {} modified in use, \
+         {} conffiles changed, {} unreadable, {} packages without md5sums",
+        s.packages_checked,
+        s.files_checked,
+        s.changed,
+        s.missing,
+        s.modified_in_use,
+        s.conffiles_changed,
+        s.unreadable,
+        s.packages_without_md5sums
+    );
+    if i.findings.is_empty() {
+        return;
+    }
+    let mut findings: Vec<_> = i.findings.iter().collect();
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.path.cmp(&b.path)));
+    let mut t = table(&["Modified file", "Package", "Problem", "Severity"]);
+    for f in findings.iter().take(INTEGRITY_ROWS) {
+        let problem = match &f.problem {
+            Problem::Changed { .. } => "changed".to_string(),
+            Problem::ModifiedInUse { pids, .. } => {
+                format!("changed, in use by {}", pids_text(pids))
+            }
+            Problem::Missing => "missing".to_string(),
+            Problem::Unreadable { error } => format!("unreadable: {error}"),
+        };
+        let what = if f.conffile { " (conffile)" } else { "" };
+        t.add_row(vec![
+            clean(&format!("{}{what}", f.path)),
+            clean(&f.package),
+            clean(&problem),
+            format!("{:?}", f.severity).to_lowercase(),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    if findings.len() > INTEGRITY_ROWS {
+        let _ = writeln!(
+            out,
+            "... and {} more (--format json lists all)",
+            findings.len() - INTEGRITY_ROWS
+        );
+    }
+}
+
 /// Renders one host's report for a terminal. `show_ignored` lists ignored findings
 /// instead of only counting them.
 pub fn render(report: &Report, show_ignored: bool) -> String {
@@ -110,7 +162,7 @@ pub fn render(report: &Report, show_ignored: bool) -> String {
             };
             t.add_row(vec![
                 clean(&s.unit),
-                pids(&s.pids),
+                pids_text(&s.pids),
                 clean(&s.packages.join(" ")),
                 stale_for(report, &s.pids),
                 note.into(),
@@ -151,6 +203,9 @@ pub fn render(report: &Report, show_ignored: bool) -> String {
             t.add_row(package_row(report, p));
         }
         let _ = writeln!(out, "{t}");
+    }
+    if let Some(i) = &report.integrity {
+        render_integrity(&mut out, i);
     }
     if show_ignored && !report.ignored.is_empty() {
         let mut t = table(&["Ignored", "PID", "File", "Rule"]);
