@@ -14,7 +14,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use fleet::Fleet;
 use patchgap_probe::Report;
-use patchgap_probe::report::{Owner, StaleProcess};
+use patchgap_probe::integrity::Problem;
+use patchgap_probe::report::{Owner, Severity, StaleProcess};
 
 type Scenario = fn(&Fleet, &str);
 
@@ -27,6 +28,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "libssl3_reinstalled_under_every_daemon",
         libssl3_reinstalled_under_every_daemon,
+    ),
+    (
+        "tampered_library_in_use_is_high_severity",
+        tampered_library_in_use_is_high_severity,
     ),
 ];
 
@@ -185,4 +190,38 @@ fn is_package(name: &str, package: &str) -> bool {
         || name
             .strip_prefix(package)
             .is_some_and(|a| a.starts_with(':'))
+}
+
+/// Modify libpgtest.so.1 in place while pgtestd maps it: same inode, so nothing is stale,
+/// but `--integrity` finds the content changed and joins it with the daemon's PID.
+fn tampered_library_in_use_is_high_severity(fleet: &Fleet, host: &str) {
+    const LIB: &str = "/usr/lib/x86_64-linux-gnu/libpgtest.so.1";
+    fleet.install(host, &["libpgtest1=1.0-1", "pgtestd=1.0-1"]);
+    fleet.ssh_ok(host, "systemctl start pgtestd.service");
+    let pid: u32 = fleet
+        .ssh_ok(host, "systemctl show -P MainPID pgtestd.service")
+        .trim()
+        .parse()
+        .expect("pgtestd main pid");
+    fleet.tamper(host, LIB);
+    let report = probe::run_with(fleet, host, "--integrity --integrity-packages 'libpgtest*'");
+
+    assert!(
+        by_unit(&report, "pgtestd.service").is_none(),
+        "an in-place change is not a stale mapping: {:#?}",
+        report.processes
+    );
+    let integrity = report.integrity.expect("integrity part requested");
+    let finding = integrity
+        .findings
+        .iter()
+        .find(|f| f.path == LIB)
+        .unwrap_or_else(|| panic!("{LIB} not found modified: {:#?}", integrity.findings));
+    assert_eq!(finding.package.split(":").next(), Some("libpgtest1"));
+    assert_eq!(finding.severity, Severity::High);
+    match &finding.problem {
+        Problem::ModifiedInUse { pids, .. } => assert!(pids.contains(&pid), "{pids:?} lacks {pid}"),
+        other => panic!("expected modified_in_use, got {other:?}"),
+    }
+    assert!(integrity.has_findings());
 }

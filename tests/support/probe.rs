@@ -55,7 +55,13 @@ pub fn install(fleet: &Fleet, host: &str) {
 
 /// Run the probe as root on a host and parse its report.
 pub fn run(fleet: &Fleet, host: &str) -> Report {
-    let out = fleet.ssh(host, REMOTE);
+    run_with(fleet, host, "")
+}
+
+/// Run the probe as root on a host with extra arguments (shell words) and parse its
+/// report.
+pub fn run_with(fleet: &Fleet, host: &str, args: &str) -> Report {
+    let out = fleet.ssh(host, &format!("{REMOTE} {args}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
