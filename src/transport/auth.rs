@@ -67,11 +67,7 @@ impl Credentials {
                         let AgentIdentity::PublicKey { key, .. } = identity else {
                             continue;
                         };
-                        let hash = if matches!(key.algorithm(), Algorithm::Rsa { .. }) {
-                            rsa_hash_for(handle, &mut rsa_hash).await
-                        } else {
-                            None
-                        };
+                        let hash = hash_for(handle, &key.algorithm(), &mut rsa_hash).await;
                         let result = handle
                             .authenticate_publickey_with(user, key, hash, &mut agent)
                             .await;
@@ -92,11 +88,7 @@ impl Credentials {
                     continue;
                 }
             };
-            let hash = if matches!(key.algorithm(), Algorithm::Rsa { .. }) {
-                rsa_hash_for(handle, &mut rsa_hash).await
-            } else {
-                None
-            };
+            let hash = hash_for(handle, &key.algorithm(), &mut rsa_hash).await;
             let result = handle
                 .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
                 .await
@@ -163,12 +155,16 @@ impl Credentials {
     }
 }
 
-/// The RSA signature hash the server accepts, asked once per connection and only for RSA
-/// keys: the query can take up to a second.
-async fn rsa_hash_for<H: russh::client::Handler>(
+/// The signature hash to use with a key: only RSA keys need one, and asking the server
+/// for it can take up to a second, so it is asked once per connection and only for RSA.
+async fn hash_for<H: russh::client::Handler>(
     handle: &Handle<H>,
+    algorithm: &Algorithm,
     cached: &mut Option<Option<HashAlg>>,
 ) -> Option<HashAlg> {
+    if !matches!(algorithm, Algorithm::Rsa { .. }) {
+        return None;
+    }
     if cached.is_none() {
         let best = handle
             .best_supported_rsa_hash()
