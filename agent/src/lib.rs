@@ -19,6 +19,7 @@ pub mod integrity;
 pub mod kernel;
 pub mod microcode;
 pub mod procfs;
+mod readbuf;
 pub mod reboot;
 pub mod report;
 pub mod roots;

@@ -1,50 +1,33 @@
-//! The static `patchgap-probe` that fleet tests push to hosts, built once per test binary.
-//!
-//! Built with the `probe` profile for x86_64 musl, like a release, into its own target
-//! directory (`target/fleet-probe`) so that it never waits on the lock of the `cargo test`
-//! that runs us. Include it with `#[path = "support/probe.rs"] mod probe;`.
+//! The static `patchgap-probe` that fleet tests push to hosts: the x86_64 probe the
+//! controller embeds (built by `build.rs`), so the tests run exactly what `patchgap audit
+//! -i` would upload. Include it with `#[path = "support/probe.rs"] mod probe;`.
 
 #![allow(dead_code)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use patchgap_probe::Report;
 
 use super::fleet::Fleet;
 
-const TARGET: &str = "x86_64-unknown-linux-musl";
-
 /// Where the probe is installed on the hosts.
 pub const REMOTE: &str = "/usr/local/bin/patchgap-probe";
 
-/// Path of the static probe, building it on first use.
+/// Path of the embedded static probe, written out on first use.
 pub fn binary() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target_dir = root.join("target/fleet-probe");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-        let status = Command::new(cargo)
-            .current_dir(root)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "patchgap-probe",
-                "--profile",
-                "probe",
-            ])
-            .args(["--target", TARGET, "--target-dir"])
-            .arg(&target_dir)
-            .status()
-            .expect("run cargo to build the static probe");
-        assert!(
-            status.success(),
-            "building the static probe failed: {status}"
+    static WRITTEN: OnceLock<PathBuf> = OnceLock::new();
+    WRITTEN.get_or_init(|| {
+        let bytes = patchgap::deploy::embedded_probe("x86_64").expect(
+            "the controller embeds no x86_64 probe: build without PATCHGAP_SKIP_PROBES and \
+             with the x86_64-unknown-linux-musl target installed (rustup toolchain install)",
         );
-        target_dir.join(TARGET).join("probe/patchgap-probe")
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("patchgap-probe-{}", std::process::id()));
+        std::fs::write(&path, bytes).expect("write the probe");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
     })
 }
 

@@ -11,6 +11,7 @@ use std::time::UNIX_EPOCH;
 use super::diversions::Diversions;
 use super::status::{PackageStatus, parse_status};
 use super::usrmerge::other_spelling;
+use crate::readbuf::FileBuf;
 use crate::roots::under;
 
 /// Where the dpkg database lives relative to the filesystem root.
@@ -193,7 +194,7 @@ impl Database {
             names.iter().map(memchr::memmem::Finder::new).collect();
         // One buffer for every list: a fresh allocation per file costs an mmap/munmap pair
         // and page faults under musl's allocator.
-        let mut bytes = Vec::with_capacity(1 << 20);
+        let mut list = FileBuf::default();
         // Paths without a final answer yet. Only a match under the other merged-/usr
         // spelling can still be beaten, so once every path has another kind of match the
         // remaining lists cannot change anything (the usual case: stale files are packaged).
@@ -209,16 +210,12 @@ impl Database {
             };
             // A list that vanished or cannot be read (a package being removed) is skipped:
             // its files are then reported as unowned rather than failing the scan.
-            bytes.clear();
-            let Ok(mut file) = fs::File::open(entry.path()) else {
+            let Ok(bytes) = list.read(&entry.path()) else {
                 continue;
             };
-            if io::Read::read_to_end(&mut file, &mut bytes).is_err() {
-                continue;
-            }
             let mut lines: Vec<&[u8]> = Vec::new();
             for finder in &finders {
-                for pos in finder.find_iter(&bytes) {
+                for pos in finder.find_iter(bytes) {
                     let start = memchr::memrchr(b'\n', &bytes[..pos]).map_or(0, |i| i + 1);
                     let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
                     lines.push(&bytes[start..end]);

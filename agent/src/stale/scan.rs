@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::identity::{Identity, NamespaceKey, StatCache, compare, namespace_inode};
 use crate::procfs::{cgroup, maps, stat};
+use crate::readbuf::FileBuf;
 use crate::report::{FindingKind, NowAtPath, Owner, ScanStats};
 use crate::roots::Roots;
 
@@ -133,20 +134,12 @@ fn read_link(p: &Path) -> io::Result<String> {
     Ok(fs::read_link(p)?.to_string_lossy().into_owned())
 }
 
-/// Text buffers reused for every process: one read syscall per /proc file instead of
-/// std's small probe reads into a fresh allocation.
+/// Buffers reused for every process (see [`crate::readbuf`]).
 #[derive(Default)]
 struct Buffers {
-    stat: String,
-    maps: String,
-}
-
-fn read_into<'a>(path: &Path, buf: &'a mut String) -> io::Result<&'a str> {
-    use std::io::Read;
-    buf.clear();
-    buf.reserve(64 * 1024);
-    fs::File::open(path)?.read_to_string(buf)?;
-    Ok(buf.as_str())
+    stat: FileBuf,
+    maps: FileBuf,
+    cgroup: FileBuf,
 }
 
 fn inspect(
@@ -159,14 +152,14 @@ fn inspect(
     out: &mut ScanOutput,
 ) -> io::Result<Option<Inspected>> {
     let base = roots.proc_path(pid.to_string());
-    let st = stat::parse(read_into(&base.join("stat"), &mut bufs.stat)?)
+    let st = stat::parse(&bufs.stat.text(&base.join("stat"))?)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed stat"))?;
     if st.is_kernel_thread() {
         out.stats.kernel_threads += 1;
         return Ok(None);
     }
     let uid = fs::metadata(&base)?.uid();
-    let maps_text = read_into(&base.join("maps"), &mut bufs.maps)?;
+    let maps_text = bufs.maps.text(&base.join("maps"))?;
     out.stats.processes_inspected += 1;
     if maps_text.is_empty() {
         // A zombie: nothing mapped any more.
@@ -184,7 +177,7 @@ fn inspect(
     let foreign_ns = matches!((own_pidns, pidns), (Some(a), Some(b)) if a != b);
     let proc_root = base.join("root");
     let mut candidates = Vec::new();
-    for m in maps::executable_files(maps_text) {
+    for m in maps::executable_files(&maps_text) {
         let is_exe = exe_path.as_deref() == Some(m.path.as_str());
         let at_path = cache.lookup(mnt, &proc_root, &m.path);
         let identity = if m.deleted {
@@ -228,7 +221,7 @@ fn inspect(
         return Ok(None);
     }
     // Only stale processes need their owner: most processes never read their cgroup.
-    let cgroup_text = fs::read_to_string(base.join("cgroup")).unwrap_or_default();
+    let cgroup_text = bufs.cgroup.text(&base.join("cgroup")).unwrap_or_default();
     let mut owner = cgroup::owner(cgroup::systemd_path(&cgroup_text));
     if foreign_ns && !matches!(owner, Owner::Container { .. }) {
         owner = Owner::Container {
