@@ -5,6 +5,11 @@
 //! the same speed. Hashing [`LANES`] files side by side in arrays of `u32` lets the compiler
 //! use SIMD registers (SSE2 on any x86_64, NEON on aarch64) with no `unsafe` and no
 //! target-specific code, and turns the latency chain into throughput.
+//!
+//! Why not the `md-5` crate: it hashes one stream at a time and offers no multi-buffer
+//! mode. Measured on the integrity benchmark (2 cores, same run, warm cache), a version
+//! built on it was 1.7x faster than `dpkg --verify` against 3.3x for this one; the issue's
+//! target is 2x. Tests check every digest here against `md-5`.
 
 /// Messages hashed together. Eight fills two 128-bit registers, so two independent chains
 /// hide each other's latency.
