@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stderr)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use patchgap_probe::{Report, SCHEMA_VERSION};
@@ -52,6 +53,15 @@ fn without_root_the_scan_is_partial_and_says_why() {
         eprintln!("SKIP: needs root to drop to an unprivileged user");
         return;
     }
+    // The checkout may live where `nobody` cannot enter (under /root, say): run a copy
+    // from a directory everyone can read.
+    let dir = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .expect("tempdir");
+    let probe = dir.path().join("patchgap-probe");
+    std::fs::copy(env!("CARGO_BIN_EXE_patchgap-probe"), &probe).expect("copy probe");
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     // Keep a root-owned process around so there is certainly something unreadable.
     let mut holder = Command::new("sleep")
         .arg("30")
@@ -59,7 +69,7 @@ fn without_root_the_scan_is_partial_and_says_why() {
         .expect("spawn sleep");
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_patchgap-probe"))
+        .arg(&probe)
         .output()
         .expect("run setpriv");
     let _ = holder.kill();

@@ -2,9 +2,11 @@
 //! shared library is run, then replaced, deleted or held open the ways upgrades do it, and
 //! the scan must report exactly that, with the right reason and package.
 //!
-//! The files live under Cargo's target tmpdir, not /tmp, because /tmp is on the default
-//! ignore list. A fixture dpkg database (a separate filesystem root) claims them for the
-//! package `pgtest-fixture`; `/proc` is the real one.
+//! The files live under Cargo's target tmpdir, wherever the checkout is (under /tmp in
+//! some CI clones), so the scans run without the default ignore list, which sets /tmp
+//! aside; the rules have tests of their own. A fixture dpkg database (a separate
+//! filesystem root) claims the files for the package `pgtest-fixture`; `/proc` is the
+//! real one.
 
 #![allow(clippy::print_stderr)]
 
@@ -111,7 +113,7 @@ impl Scenario {
                 proc: PathBuf::from("/proc"),
                 fs: self.dir.path().join("root"),
             },
-            ignore: IgnoreRules::default(),
+            ignore: IgnoreRules::new(false, &[]).expect("no rules"),
             integrity: None,
         })
     }
