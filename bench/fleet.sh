@@ -89,21 +89,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-wait_for_low_load() {
-    [[ -n $MAX_LOAD ]] || return 0
-    local waited=0
-    log "waiting up to ${WAIT_SECS}s for the 1-minute load average to drop to $MAX_LOAD (now $(loadavg))"
-    until awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v m="$MAX_LOAD" 'BEGIN { exit !(l <= m) }'; do
-        if ((waited >= WAIT_SECS)); then
-            log "load still $(loadavg) after ${WAIT_SECS}s; timing anyway"
-            return 0
-        fi
-        sleep 10
-        waited=$((waited + 10))
-    done
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- 1. the controller, the Ansible venv, the fleet ----------------------------------------
 if ((BUILD)); then

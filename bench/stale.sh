@@ -116,22 +116,9 @@ SIZE=$(stat -c %s "$PROBE")
 STATIC=$(file -b "$PROBE" | grep -o 'static[-a-z]* linked' || echo "NOT static")
 
 # --- helpers ----------------------------------------------------------------------------
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
-
-wait_for_low_load() {
-    [[ -n $MAX_LOAD ]] || return 0
-    local waited=0
-    log "waiting up to ${WAIT_SECS}s for the 1-minute load average to drop to $MAX_LOAD (now $(loadavg))"
-    until awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v m="$MAX_LOAD" 'BEGIN { exit !(l <= m) }'; do
-        if ((waited >= WAIT_SECS)); then
-            log "load still $(loadavg) after ${WAIT_SECS}s; timing anyway"
-            return 0
-        fi
-        sleep 10
-        waited=$((waited + 10))
-    done
-}
 
 # How many of the load's processes each tool reports. needrestart -b names only services,
 # sessions and containers, so its verbose trace ("#PID uses deleted PATH") is what shows
