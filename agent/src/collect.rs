@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use crate::dpkg::Database;
 use crate::ignore::IgnoreRules;
 use crate::report::{PROBE_VERSION, Report, SCHEMA_VERSION};
 use crate::roots::Roots;
@@ -29,12 +30,19 @@ pub fn collect(opts: &Options) -> Report {
             .map_err(|e| warnings.push(format!("integrity check not done: {e}")))
             .ok()
     });
-    let attributed = stale::attribute(roots, scan.processes, &opts.ignore, &self_pids(roots));
+    let host_db = Database::new(&roots.fs);
+    let attributed = stale::attribute(
+        roots,
+        &host_db,
+        scan.processes,
+        &opts.ignore,
+        &self_pids(roots),
+    );
     let actions = stale::group(&attributed.processes);
     let mut stats = scan.stats;
-    let kernel = kernel::collect(roots);
+    let kernel = kernel::collect_with(roots, &host_db);
     let microcode = microcode::collect(roots);
-    let reboot = reboot::collect(roots, &kernel, &microcode);
+    let reboot = reboot::collect_with(roots, &host_db, &kernel, &microcode);
     stats.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Report {
         schema_version: SCHEMA_VERSION,

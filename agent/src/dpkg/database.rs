@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::UNIX_EPOCH;
 
 use super::diversions::Diversions;
@@ -56,10 +57,12 @@ pub enum OwnerVia {
 /// diverter, for a diverted-to path).
 type Query = (String, OwnerVia, Option<String>);
 
-/// One dpkg database.
+/// One dpkg database. Clones share the parsed status file, which several collectors
+/// read in one run.
 #[derive(Debug, Clone)]
 pub struct Database {
     admin: PathBuf,
+    status: Arc<OnceLock<Vec<PackageStatus>>>,
 }
 
 /// One `upgrade`/`install` line of `dpkg.log`.
@@ -77,6 +80,7 @@ impl Database {
     pub fn new(fs_root: &Path) -> Self {
         Database {
             admin: under(fs_root, Path::new(ADMIN_DIR)),
+            status: Arc::default(),
         }
     }
 
@@ -89,11 +93,15 @@ impl Database {
         self.admin.join("status").is_file()
     }
 
-    /// Every package paragraph of the status file.
-    pub fn status(&self) -> Result<Vec<PackageStatus>, DpkgError> {
+    /// Every package paragraph of the status file, parsed on first use.
+    pub fn status(&self) -> Result<&[PackageStatus], DpkgError> {
+        if let Some(parsed) = self.status.get() {
+            return Ok(parsed);
+        }
         let path = self.admin.join("status");
         let text = fs::read(&path).map_err(read_err(&path))?;
-        Ok(parse_status(&String::from_utf8_lossy(&text)))
+        let parsed = parse_status(&String::from_utf8_lossy(&text));
+        Ok(self.status.get_or_init(|| parsed))
     }
 
     /// The diversions; an absent file means none.

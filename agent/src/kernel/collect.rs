@@ -17,9 +17,14 @@ use crate::roots::Roots;
 
 /// Reads the running kernel, the installed ones and the boot default, and compares them.
 pub fn collect(roots: &Roots) -> KernelReport {
+    collect_with(roots, &Database::new(&roots.fs))
+}
+
+/// [`collect`] with the host's dpkg database, shared with the other collectors of a run.
+pub fn collect_with(roots: &Roots, db: &Database) -> KernelReport {
     let mut warnings = Vec::new();
     let running = running_kernel(roots, &mut warnings);
-    let mut installed = installed_kernels(roots, &mut warnings);
+    let mut installed = installed_kernels(roots, db, &mut warnings);
     installed.sort_by(|a, b| compare_releases(&b.release, &a.release));
     let own = running
         .release
@@ -92,7 +97,11 @@ fn running_kernel(roots: &Roots, warnings: &mut Vec<String>) -> RunningKernel {
 
 /// `linux-image-*` packages that ship a `/boot/vmlinuz-*`, merged with the images in
 /// `/boot` by release. Metapackages (`linux-image-amd64`) ship no image and are left out.
-fn installed_kernels(roots: &Roots, warnings: &mut Vec<String>) -> Vec<InstalledKernel> {
+fn installed_kernels(
+    roots: &Roots,
+    db: &Database,
+    warnings: &mut Vec<String>,
+) -> Vec<InstalledKernel> {
     let mut by_release: BTreeMap<String, InstalledKernel> = BTreeMap::new();
     let blank = |release: &str| InstalledKernel {
         release: release.to_string(),
@@ -103,7 +112,6 @@ fn installed_kernels(roots: &Roots, warnings: &mut Vec<String>) -> Vec<Installed
         build: None,
         version_from: VersionSource::FileName,
     };
-    let db = Database::new(&roots.fs);
     if db.exists() {
         match db.status() {
             Ok(packages) => {

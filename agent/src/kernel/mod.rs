@@ -9,7 +9,7 @@ mod types;
 mod version;
 
 pub use boot::{GrubChoice, GrubEntry, GrubMenu, parse_grub_cfg, parse_grubenv};
-pub use collect::{collect, decide};
+pub use collect::{collect, collect_with, decide};
 pub use container::{ContainerInfo, detect_container};
 pub use image::{ImageVersion, read_image_version, version_from_bytes};
 pub use types::{

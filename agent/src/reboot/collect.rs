@@ -29,6 +29,16 @@ fn is_boot_package(name: &str) -> bool {
 
 /// Combines the kernel and microcode verdicts with the flag files and package changes.
 pub fn collect(roots: &Roots, kernel: &KernelReport, microcode: &MicrocodeReport) -> RebootReport {
+    collect_with(roots, &Database::new(&roots.fs), kernel, microcode)
+}
+
+/// [`collect`] with the host's dpkg database, shared with the other collectors of a run.
+pub fn collect_with(
+    roots: &Roots,
+    db: &Database,
+    kernel: &KernelReport,
+    microcode: &MicrocodeReport,
+) -> RebootReport {
     let booted_at = kernel.running.booted_at;
     let flag_file = roots.fs_path("/run/reboot-required").exists();
     let flag_packages: Vec<String> = fs::read_to_string(roots.fs_path("/run/reboot-required.pkgs"))
@@ -44,9 +54,7 @@ pub fn collect(roots: &Roots, kernel: &KernelReport, microcode: &MicrocodeReport
             v
         })
         .unwrap_or_default();
-    let upgraded_since_boot = booted_at
-        .map(|b| upgraded_since(roots, b))
-        .unwrap_or_default();
+    let upgraded_since_boot = booted_at.map(|b| upgraded_since(db, b)).unwrap_or_default();
     let mut report = RebootReport {
         needed: false,
         reasons: Vec::new(),
@@ -128,8 +136,7 @@ pub fn collect(roots: &Roots, kernel: &KernelReport, microcode: &MicrocodeReport
 }
 
 /// Boot-time packages whose dpkg file list is newer than the boot.
-fn upgraded_since(roots: &Roots, booted_at: i64) -> Vec<UpgradedPackage> {
-    let db = Database::new(&roots.fs);
+fn upgraded_since(db: &Database, booted_at: i64) -> Vec<UpgradedPackage> {
     let Ok(packages) = db.status() else {
         return Vec::new();
     };

@@ -4,5 +4,5 @@
 mod collect;
 mod types;
 
-pub use collect::{REBOOT_PACKAGES, collect};
+pub use collect::{REBOOT_PACKAGES, collect, collect_with};
 pub use types::{ReasonKind, RebootReason, RebootReport, UpgradedPackage};

@@ -26,10 +26,11 @@ pub struct Attributed {
     pub warnings: Vec<String>,
 }
 
-/// Attributes the scan's candidates. `exclude` are PIDs whose findings are set aside
-/// (the probe itself).
+/// Attributes the scan's candidates. `host_db` is the host's dpkg database; `exclude`
+/// are PIDs whose findings are set aside (the probe itself).
 pub fn attribute(
     roots: &Roots,
+    host_db: &Database,
     inspected: Vec<Inspected>,
     rules: &IgnoreRules,
     exclude: &[u32],
@@ -66,7 +67,7 @@ pub fn attribute(
     let mut dbs: HashMap<Context, Database> = HashMap::new();
     for (ctx, paths) in &wanted {
         let db = match ctx {
-            Context::Host => Database::new(&roots.fs),
+            Context::Host => host_db.clone(),
             Context::Container { root, .. } => Database::new(root),
         };
         if !db.exists() {
@@ -167,8 +168,8 @@ fn describe_packages(
             .entry(ctx.clone())
             .or_insert_with(|| match db.status() {
                 Ok(all) => all
-                    .into_iter()
-                    .map(|p| (p.info_name(), p.version))
+                    .iter()
+                    .map(|p| (p.info_name(), p.version.clone()))
                     .collect(),
                 Err(e) => {
                     warnings.push(format!("{}: {e}", ctx.label()));
