@@ -90,7 +90,7 @@ impl Plan {
             let place = Placer {
                 diversions: &diversions,
                 filter,
-                pkg: &pkg,
+                pkg,
                 index,
             };
             place.package(
