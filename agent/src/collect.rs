@@ -24,13 +24,14 @@ pub fn collect(opts: &Options) -> Report {
     let roots = &opts.roots;
     let host = host::info(roots);
     let scan = stale::scan(roots, host.booted_at);
+    // One host database for every collector: its status file is parsed once.
+    let host_db = Database::new(&roots.fs);
     let mut warnings = Vec::new();
     let integrity = opts.integrity.as_ref().and_then(|io| {
-        crate::integrity::verify(roots, io, &scan.in_use)
+        crate::integrity::verify_with(roots, &host_db, io, &scan.in_use)
             .map_err(|e| warnings.push(format!("integrity check not done: {e}")))
             .ok()
     });
-    let host_db = Database::new(&roots.fs);
     let attributed = stale::attribute(
         roots,
         &host_db,

@@ -17,4 +17,4 @@ pub use filter::{PathFilter, fnmatch};
 pub use types::{
     IntegrityError, IntegrityFinding, IntegrityOptions, IntegrityReport, IntegritySummary, Problem,
 };
-pub use verify::verify;
+pub use verify::{verify, verify_with};

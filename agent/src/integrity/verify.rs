@@ -29,13 +29,22 @@ pub fn verify(
     opts: &IntegrityOptions,
     in_use: &BTreeMap<String, Vec<u32>>,
 ) -> Result<IntegrityReport, IntegrityError> {
+    verify_with(roots, &Database::new(&roots.fs), opts, in_use)
+}
+
+/// [`verify`] with the host's dpkg database, shared with the other collectors of a run.
+pub fn verify_with(
+    roots: &Roots,
+    db: &Database,
+    opts: &IntegrityOptions,
+    in_use: &BTreeMap<String, Vec<u32>>,
+) -> Result<IntegrityReport, IntegrityError> {
     let started = Instant::now();
-    let db = Database::new(&roots.fs);
     if !db.exists() {
         return Err(IntegrityError::NoDatabase(db.admin_dir().to_path_buf()));
     }
     let filter = PathFilter::load(&roots.fs);
-    let plan = Plan::build(&db, &filter, opts.packages.as_deref())?;
+    let plan = Plan::build(db, &filter, opts.packages.as_deref())?;
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZero::get));

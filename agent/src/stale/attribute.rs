@@ -42,7 +42,7 @@ pub fn attribute(
     for p in inspected {
         let mut keep = Vec::new();
         for (i, c) in p.candidates.iter().enumerate() {
-            let rule = if exclude.contains(&p.pid) {
+            let rule = if exclude.contains(&p.process.pid) {
                 Some(PROBE_ITSELF)
             } else {
                 rules.matching(&c.path)
@@ -123,15 +123,8 @@ pub fn attribute(
             *users.entry((p.context.clone(), name.clone())).or_default() += 1;
         }
         out.processes.push(StaleProcess {
-            pid: p.pid,
-            ppid: p.ppid,
-            uid: p.uid,
-            comm: p.comm,
-            exe: p.exe,
-            started_at: p.started_at,
-            owner: p.owner,
-            stale_since: None,
             findings,
+            ..p.process
         });
         contexts.push(p.context);
     }
@@ -144,8 +137,8 @@ pub fn attribute(
 
 fn ignored(p: &Inspected, kind: FindingKind, path: &str, rule: &str) -> IgnoredFinding {
     IgnoredFinding {
-        pid: p.pid,
-        comm: p.comm.clone(),
+        pid: p.process.pid,
+        comm: p.process.comm.clone(),
         kind,
         path: path.to_string(),
         rule: rule.to_string(),

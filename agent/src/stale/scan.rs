@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use super::identity::{Identity, NamespaceKey, StatCache, compare, namespace_inode};
 use crate::procfs::{cgroup, maps, stat};
 use crate::readbuf::FileBuf;
-use crate::report::{FindingKind, NowAtPath, Owner, ScanStats};
-use crate::roots::Roots;
+use crate::report::{FindingKind, NowAtPath, Owner, ScanStats, StaleProcess};
+use crate::roots::{Roots, under};
 
 /// Which dpkg database judges a process's files.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,16 +44,11 @@ pub struct Candidate {
     pub now_at_path: NowAtPath,
 }
 
-/// A process with at least one candidate.
+/// A process with at least one candidate: the report's entry for it, whose findings and
+/// `stale_since` attribution fills in, and what only the scan knows.
 #[derive(Debug, Clone)]
 pub struct Inspected {
-    pub pid: u32,
-    pub ppid: u32,
-    pub uid: u32,
-    pub comm: String,
-    pub exe: Option<String>,
-    pub started_at: Option<i64>,
-    pub owner: Owner,
+    pub process: StaleProcess,
     pub context: Context,
     pub candidates: Vec<Candidate>,
 }
@@ -238,13 +233,17 @@ fn inspect(
         _ => Context::Host,
     };
     Ok(Some(Inspected {
-        pid,
-        ppid: st.ppid,
-        uid,
-        comm: st.comm.clone(),
-        exe: exe_path,
-        started_at: booted_at.map(|b| st.started_at(b)),
-        owner,
+        process: StaleProcess {
+            pid,
+            ppid: st.ppid,
+            uid,
+            comm: st.comm.clone(),
+            exe: exe_path,
+            started_at: booted_at.map(|b| st.started_at(b)),
+            owner,
+            stale_since: None,
+            findings: Vec::new(),
+        },
         context,
         candidates,
     }))
@@ -280,10 +279,8 @@ fn open_deleted_files(base: &Path, candidates: &mut Vec<Candidate>) {
             candidates.push(Candidate {
                 kind: FindingKind::OpenDeleted,
                 path: path.to_string(),
-                now_at_path: if fs::symlink_metadata(
-                    base.join("root").join(path.trim_start_matches('/')),
-                )
-                .is_ok()
+                now_at_path: if fs::symlink_metadata(under(&base.join("root"), Path::new(path)))
+                    .is_ok()
                 {
                     NowAtPath::AnotherFile
                 } else {
