@@ -23,7 +23,7 @@ pub fn collect(opts: &Options) -> Report {
     let started = Instant::now();
     let roots = &opts.roots;
     let host = host::info(roots);
-    let scan = stale::scan(roots, host.booted_at);
+    let scan = stale::scan(roots, host.booted_at, opts.integrity.is_some());
     // One host database for every collector: its status file is parsed once.
     let host_db = Database::new(&roots.fs);
     let mut warnings = Vec::new();

@@ -91,7 +91,18 @@ impl Scenario {
     }
 
     fn start(&mut self, mut cmd: Command, wait_for: &Path) -> u32 {
-        let child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
+        // The binary was just copied: a fork in a concurrent test may still hold the copy's
+        // write handle for a moment (ETXTBSY), so spawning is retried briefly.
+        let mut tries = 0;
+        let child = loop {
+            match cmd.stdout(Stdio::null()).spawn() {
+                Err(e) if e.raw_os_error() == Some(26) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other.expect("spawn"),
+            }
+        };
         let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);

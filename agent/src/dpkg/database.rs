@@ -6,14 +6,16 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::UNIX_EPOCH;
 
 use super::diversions::Diversions;
 use super::status::{PackageStatus, parse_status};
 use super::usrmerge::other_spelling;
-use crate::readbuf::FileBuf;
+use crate::parallel::{self, Flow};
+use crate::rawfs::{self, FileBuf};
 use crate::roots::under;
+use rustix::fs::CWD;
 
 /// Where the dpkg database lives relative to the filesystem root.
 pub const ADMIN_DIR: &str = "/var/lib/dpkg";
@@ -56,6 +58,60 @@ pub enum OwnerVia {
 /// being looked for relates to it, and a package whose listing does not count (the
 /// diverter, for a diverted-to path).
 type Query = (String, OwnerVia, Option<String>);
+
+/// File lists handed to a thread at a time: enough to keep the shared counter quiet.
+const LISTS_PER_BATCH: usize = 16;
+
+/// Owners found so far by [`Database::owners`].
+struct Found {
+    owners: HashMap<String, PathOwner>,
+    unresolved: HashSet<String>,
+}
+
+impl Found {
+    /// A list of `pkg` names the spelling that `query` looks for.
+    fn offer(&mut self, (path, via, skip): &Query, pkg: &str) {
+        if skip.as_deref() == Some(pkg) {
+            return;
+        }
+        let better = match self.owners.get(path) {
+            None => true,
+            // An exact match beats one under the other spelling; between equals (a
+            // directory, or a file two packages both list) the first name in sort order
+            // wins, whatever order the threads read the lists in.
+            Some(prev) => {
+                (prev.via == OwnerVia::UsrMerge && *via == OwnerVia::Exact)
+                    || (prev.via == *via && pkg < prev.package.as_str())
+            }
+        };
+        if !better {
+            return;
+        }
+        if *via != OwnerVia::UsrMerge {
+            self.unresolved.remove(path);
+        }
+        self.owners.insert(
+            path.clone(),
+            PathOwner {
+                package: pkg.to_string(),
+                via: *via,
+            },
+        );
+    }
+}
+
+/// The whole lines of `bytes` that contain one of the finders' needles.
+fn lines_containing<'b>(bytes: &'b [u8], finders: &[memchr::memmem::Finder<'_>]) -> Vec<&'b [u8]> {
+    let mut lines = Vec::new();
+    for finder in finders {
+        for pos in finder.find_iter(bytes) {
+            let start = memchr::memrchr(b'\n', &bytes[..pos]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+            lines.push(&bytes[start..end]);
+        }
+    }
+    lines
+}
 
 /// One dpkg database. Clones share the parsed status file, which several collectors
 /// read in one run.
@@ -189,7 +245,16 @@ impl Database {
             return Ok(result);
         }
         let info = self.admin.join("info");
-        let dir = fs::read_dir(&info).map_err(read_err(&info))?;
+        let info_dir = rawfs::open_dir(CWD, &info).map_err(read_err(&info))?;
+        // The lists of the packages in the status file, as dpkg itself reads them: a list
+        // left behind by a purged package owns nothing, and no listing of the info
+        // directory (thousands of entries) is needed.
+        let lists: Vec<String> = self
+            .status()?
+            .iter()
+            .filter(|p| p.state != "not-installed")
+            .map(|p| format!("{}.list", p.info_name()))
+            .collect();
         // A list can only own a path if it contains the path's last component: one SIMD
         // substring search per name skips almost every list without splitting or hashing it.
         let mut names: Vec<&[u8]> = wanted
@@ -200,63 +265,55 @@ impl Database {
         names.dedup();
         let finders: Vec<memchr::memmem::Finder<'_>> =
             names.iter().map(memchr::memmem::Finder::new).collect();
-        // One buffer for every list: a fresh allocation per file costs an mmap/munmap pair
-        // and page faults under musl's allocator.
-        let mut list = FileBuf::default();
-        // Paths without a final answer yet. Only a match under the other merged-/usr
-        // spelling can still be beaten, so once every path has another kind of match the
-        // remaining lists cannot change anything (the usual case: stale files are packaged).
-        let mut unresolved: HashSet<String> =
-            wanted.values().flatten().map(|(p, ..)| p.clone()).collect();
-        for entry in dir.flatten() {
-            if unresolved.is_empty() {
-                break;
-            }
-            let name = entry.file_name();
-            let Some(pkg) = name.to_str().and_then(|n| n.strip_suffix(".list")) else {
-                continue;
-            };
-            // A list that vanished or cannot be read (a package being removed) is skipped:
-            // its files are then reported as unowned rather than failing the scan.
-            let Ok(bytes) = list.read(&entry.path()) else {
-                continue;
-            };
-            let mut lines: Vec<&[u8]> = Vec::new();
-            for finder in &finders {
-                for pos in finder.find_iter(bytes) {
-                    let start = memchr::memrchr(b'\n', &bytes[..pos]).map_or(0, |i| i + 1);
-                    let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
-                    lines.push(&bytes[start..end]);
-                }
-            }
-            for line in lines {
-                let Some(queries) = wanted.get(line) else {
-                    continue;
-                };
-                for (path, via, skip) in queries {
-                    if skip.as_deref() == Some(pkg) {
-                        continue;
-                    }
-                    let better = match result.get(path) {
-                        None => true,
-                        // An exact match beats one under the other spelling.
-                        Some(prev) => prev.via == OwnerVia::UsrMerge && *via == OwnerVia::Exact,
-                    };
-                    if better {
-                        if *via != OwnerVia::UsrMerge {
-                            unresolved.remove(path);
+        let found = Mutex::new(Found {
+            owners: result,
+            // Paths without a final answer yet. Only a match under the other merged-/usr
+            // spelling can still be beaten, so once every path has another kind of match
+            // the remaining lists cannot change anything (the usual case: stale files are
+            // packaged).
+            unresolved: wanted.values().flatten().map(|(p, ..)| p.clone()).collect(),
+        });
+        // Reading the lists is most of the cost when a stale file belongs to no package
+        // (every list is read): it is spread over the cores. Each thread keeps one buffer,
+        // and a list is streamed through it: one package's list can be megabytes.
+        parallel::run(
+            &lists,
+            parallel::threads(),
+            LISTS_PER_BATCH,
+            FileBuf::default,
+            |buf, _, name| {
+                let mut hits: Vec<Vec<u8>> = Vec::new();
+                let read = buf.lines_at(&info_dir, name.as_str(), |chunk| {
+                    for line in lines_containing(chunk, &finders) {
+                        if wanted.contains_key(line) {
+                            hits.push(line.to_vec());
                         }
-                        result.insert(
-                            path.clone(),
-                            PathOwner {
-                                package: pkg.to_string(),
-                                via: *via,
-                            },
-                        );
+                    }
+                });
+                // A package without a list (removed, configuration files left) owns no
+                // file, as for dpkg; one that cannot be read (a package being removed) is
+                // skipped too: its files are then reported as unowned rather than failing.
+                if read.is_err() || hits.is_empty() {
+                    return Flow::Continue;
+                }
+                let pkg = name.strip_suffix(".list").unwrap_or(name);
+                let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
+                for line in &hits {
+                    for query in wanted.get(line).into_iter().flatten() {
+                        found.offer(query, pkg);
                     }
                 }
-            }
-        }
+                if found.unresolved.is_empty() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            },
+        );
+        let result = found
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .owners;
         Ok(result)
     }
 
@@ -318,7 +375,17 @@ mod tests {
         write(
             root,
             "/var/lib/dpkg/status",
-            "Package: libc6\nStatus: install ok installed\n",
+            "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\n\n\
+             Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\n\n\
+             Package: coreutils\nStatus: install ok installed\n\n\
+             Package: my-ls\nStatus: install ok installed\n\n\
+             Package: purged\nStatus: purge ok not-installed\n",
+        );
+        // Left behind by a purged package: dpkg does not read it, nor does the probe.
+        write(
+            root,
+            "/var/lib/dpkg/info/purged.list",
+            "/opt/unowned/lib.so\n",
         );
         write(
             root,

@@ -57,30 +57,33 @@ impl PackageStatus {
 }
 
 /// Parses a whole status file. Paragraphs without a `Package:` field are skipped.
+///
+/// Every collector needs it and it is large (about 700 KB for 800 packages), so lines are
+/// found with SIMD `memchr` and continuation lines (descriptions, mostly) are skipped
+/// after one look at their first byte.
 pub fn parse_status(text: &str) -> Vec<PackageStatus> {
-    let mut out = Vec::new();
+    let paragraphs = memchr::memmem::find_iter(text.as_bytes(), b"\nPackage:").count() + 1;
+    let mut out = Vec::with_capacity(paragraphs);
     let mut cur = PackageStatus::default();
-    let mut field = String::new();
-    for line in text.lines() {
-        if line.trim().is_empty() {
+    let mut in_conffiles = false;
+    for line in lines(text) {
+        if line.trim_ascii().is_empty() {
             finish(&mut out, &mut cur);
-            field.clear();
+            in_conffiles = false;
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            if field == "Conffiles"
-                && let Some(c) = parse_conffile(line)
-            {
+            if in_conffiles && let Some(c) = parse_conffile(line) {
                 cur.conffiles.push(c);
             }
             continue;
         }
-        let Some((key, value)) = line.split_once(':') else {
+        let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
+            in_conffiles = false;
             continue;
         };
-        let value = value.trim();
-        field.clear();
-        field.push_str(key);
+        let (key, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        in_conffiles = key == "Conffiles";
         match key {
             "Package" => cur.name = value.to_string(),
             "Architecture" => cur.arch = value.to_string(),
@@ -88,7 +91,7 @@ pub fn parse_status(text: &str) -> Vec<PackageStatus> {
             "Status" => cur.state = value.rsplit(' ').next().unwrap_or("").to_string(),
             "Multi-Arch" => cur.multi_arch_same = value == "same",
             "Source" => {
-                let name = value.split_whitespace().next().unwrap_or("");
+                let name = value.split_ascii_whitespace().next().unwrap_or("");
                 if !name.is_empty() {
                     cur.source = Some(name.to_string());
                 }
@@ -98,6 +101,22 @@ pub fn parse_status(text: &str) -> Vec<PackageStatus> {
     }
     finish(&mut out, &mut cur);
     out
+}
+
+/// The lines of `text`, without their newline (as `str::lines`, with a SIMD search).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        rest = next;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
 }
 
 fn finish(out: &mut Vec<PackageStatus>, cur: &mut PackageStatus) {

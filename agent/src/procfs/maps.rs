@@ -4,17 +4,18 @@
 //! may itself contain spaces, and ends in ` (deleted)` when the mapped name was unlinked or
 //! renamed over (the kernel adds it even if another hard link keeps the inode alive).
 
-/// One file-backed mapping.
+/// One file-backed mapping, borrowed from the maps text: a process maps dozens of files
+/// and the scan reads every process, so nothing is copied until a mapping turns out stale.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping {
+pub struct Mapping<'a> {
     /// Address range as printed (`start-end`): the name of its `/proc/PID/map_files` link.
-    pub range: String,
+    pub range: &'a str,
     pub executable: bool,
     /// Device of the mapped inode, as the kernel prints it (major, minor).
     pub dev: (u32, u32),
     pub inode: u64,
     /// Path without the ` (deleted)` mark.
-    pub path: String,
+    pub path: &'a str,
     pub deleted: bool,
 }
 
@@ -31,7 +32,7 @@ pub fn strip_deleted(path: &str) -> (&str, bool) {
 
 /// Parses one line; `None` for anonymous mappings, pseudo-paths (`[heap]`) and lines that
 /// do not have the expected shape (truncated reads, future kernels).
-pub fn parse_line(line: &str) -> Option<Mapping> {
+pub fn parse_line(line: &str) -> Option<Mapping<'_>> {
     let mut rest = line;
     let mut fields = [""; 5];
     for f in &mut fields {
@@ -56,18 +57,18 @@ pub fn parse_line(line: &str) -> Option<Mapping> {
     );
     let (path, deleted) = strip_deleted(path);
     Some(Mapping {
-        range: range.to_string(),
+        range,
         executable: perms.as_bytes().get(2) == Some(&b'x'),
         dev,
         inode,
-        path: path.to_string(),
+        path,
         deleted,
     })
 }
 
 /// Executable file-backed mappings of a whole maps file, one entry per distinct file.
-pub fn executable_files(text: &str) -> Vec<Mapping> {
-    let mut out: Vec<Mapping> = Vec::new();
+pub fn executable_files(text: &str) -> Vec<Mapping<'_>> {
+    let mut out: Vec<Mapping<'_>> = Vec::new();
     for m in text.lines().filter_map(parse_line) {
         if m.executable && !out.iter().any(|o| o.inode == m.inode && o.path == m.path) {
             out.push(m);

@@ -6,9 +6,10 @@
 //! itself, so it always matches (needrestart's blind spot for "replaced, not deleted").
 
 use std::collections::HashMap;
-use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+
+use rustix::fd::OwnedFd;
+
+use crate::rawfs;
 
 /// Device majors the kernel hands out for anonymous devices (btrfs subvolumes, overlayfs,
 /// tmpfs, ...). Their numbers differ between `maps` and `stat`, so only inodes compare.
@@ -55,7 +56,7 @@ pub fn compare(mapped: ((u32, u32), u64), found: Option<(u64, u64)>) -> Identity
 /// hundreds of processes mapping libc cost one `stat` per namespace, not one each.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    entries: HashMap<(NamespaceKey, String), Option<(u64, u64)>>,
+    entries: HashMap<NamespaceKey, HashMap<String, Option<(u64, u64)>>>,
 }
 
 /// Which filesystem view a path is resolved in.
@@ -68,15 +69,22 @@ pub enum NamespaceKey {
 }
 
 impl StatCache {
-    /// `(st_dev, st_ino)` of `path` as the process whose root is `proc_root` sees it.
-    pub fn lookup(&mut self, ns: NamespaceKey, proc_root: &Path, path: &str) -> Option<(u64, u64)> {
-        let key = (ns, path.to_string());
-        if let Some(v) = self.entries.get(&key) {
+    /// `(st_dev, st_ino)` of `path` as the process whose `/proc/PID` directory is
+    /// `pid_dir` sees it: resolved under its `root` link, in its own mount namespace.
+    pub fn lookup(
+        &mut self,
+        ns: NamespaceKey,
+        pid_dir: &OwnedFd,
+        path: &str,
+    ) -> Option<(u64, u64)> {
+        let paths = self.entries.entry(ns).or_default();
+        if let Some(v) = paths.get(path) {
             return *v;
         }
-        let full = crate::roots::under(proc_root, Path::new(path));
-        let v = fs::metadata(full).ok().map(|m| (m.dev(), m.ino()));
-        self.entries.insert(key, v);
+        let v = rawfs::stat_at(pid_dir, format!("root{path}").as_str())
+            .ok()
+            .map(|st| (st.st_dev, st.st_ino));
+        paths.insert(path.to_string(), v);
         v
     }
 }

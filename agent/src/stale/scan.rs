@@ -7,13 +7,17 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{CWD, FileType};
 
 use super::identity::{Identity, NamespaceKey, StatCache, compare, namespace_inode};
+use crate::parallel::{self, Flow};
 use crate::procfs::{cgroup, maps, stat};
-use crate::readbuf::FileBuf;
+use crate::rawfs::{self, DirBuf, FileBuf, LinkBuf};
 use crate::report::{FindingKind, NowAtPath, Owner, ScanStats, StaleProcess};
-use crate::roots::{Roots, under};
+use crate::roots::Roots;
 
 /// Which dpkg database judges a process's files.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,53 +67,110 @@ pub struct ScanOutput {
     pub in_use: BTreeMap<String, Vec<u32>>,
 }
 
-/// Walks every process under `roots.proc`.
-pub fn scan(roots: &Roots, booted_at: Option<i64>) -> ScanOutput {
+/// Processes handed to a thread at a time.
+const PIDS_PER_BATCH: usize = 8;
+
+/// What every thread of the walk shares.
+struct Walk<'a> {
+    roots: &'a Roots,
+    booted_at: Option<i64>,
+    own_pidns: Option<u64>,
+    proc_dir: OwnedFd,
+    want_in_use: bool,
+}
+
+/// One thread's buffers and findings.
+#[derive(Default)]
+struct Worker {
+    cache: StatCache,
+    bufs: Buffers,
+    processes: Vec<Inspected>,
+    stats: ScanStats,
+    in_use: BTreeMap<String, Vec<u32>>,
+    /// Why processes could not be inspected, by PID, so that the merged list follows the
+    /// PIDs whatever thread saw them.
+    denied: Vec<(u32, String)>,
+}
+
+/// Buffers reused for every process of a thread (see [`crate::rawfs`]).
+#[derive(Default)]
+struct Buffers {
+    stat: FileBuf,
+    maps: FileBuf,
+    cgroup: FileBuf,
+    link: LinkBuf,
+    dir: DirBuf,
+}
+
+/// Walks every process under `roots.proc`. `want_in_use` also records which files every
+/// process uses (`ScanOutput::in_use`), which only the integrity check needs.
+pub fn scan(roots: &Roots, booted_at: Option<i64>, want_in_use: bool) -> ScanOutput {
     let mut out = ScanOutput::default();
-    let mut cache = StatCache::default();
-    let mut bufs = Buffers::default();
     let as_root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    let own_pidns = ["self", "1"]
-        .iter()
-        .find_map(|p| read_link(&roots.proc_path(format!("{p}/ns/pid"))).ok())
-        .and_then(|l| namespace_inode(&l));
-    let Ok(dir) = fs::read_dir(&roots.proc) else {
+    let mut link = LinkBuf::default();
+    let own_pidns = ["self", "1"].iter().find_map(|p| {
+        let l = link
+            .read_at(CWD, roots.proc_path(format!("{p}/ns/pid")))
+            .ok()?;
+        namespace_inode(&l)
+    });
+    let listed = rawfs::open_dir(CWD, &roots.proc).and_then(|dir| {
+        let mut pids: Vec<u32> = Vec::new();
+        DirBuf::default().for_each(&dir, |name| {
+            if let Some(pid) = name.to_str().ok().and_then(|n| n.parse().ok()) {
+                pids.push(pid);
+            }
+        })?;
+        Ok((dir, pids))
+    });
+    let Ok((proc_dir, mut pids)) = listed else {
         out.stats.partial = true;
         out.stats
             .denied_reasons
             .push(format!("cannot list {}", roots.proc.display()));
         return out;
     };
-    let mut pids: Vec<u32> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
     pids.sort_unstable();
-    for pid in pids {
-        out.stats.processes_seen += 1;
-        match inspect(
-            roots, pid, booted_at, own_pidns, &mut cache, &mut bufs, &mut out,
-        ) {
-            Ok(Some(p)) => out.processes.push(p),
-            Ok(None) => {}
-            Err(e) if vanished(&e) => out.stats.processes_vanished += 1,
-            Err(e) => {
-                out.stats.processes_denied += 1;
-                let reason = match (e.kind(), as_root) {
-                    (io::ErrorKind::PermissionDenied, false) => {
-                        "permission denied reading other users' processes: run the probe as root"
-                            .to_string()
-                    }
-                    (io::ErrorKind::PermissionDenied, true) => format!(
-                        "pid {pid}: permission denied even as root (a security module or \
-                         sandbox restricts access to it)"
-                    ),
-                    _ => format!("pid {pid}: unreadable: {e}"),
-                };
-                if !out.stats.denied_reasons.contains(&reason) {
-                    out.stats.denied_reasons.push(reason);
+    let walk = Walk {
+        roots,
+        booted_at,
+        own_pidns,
+        proc_dir,
+        want_in_use,
+    };
+    let workers = parallel::run(
+        &pids,
+        parallel::threads(),
+        PIDS_PER_BATCH,
+        Worker::default,
+        |w, _, &pid| {
+            match inspect(&walk, pid, w) {
+                Ok(Some(p)) => w.processes.push(p),
+                Ok(None) => {}
+                Err(e) if vanished(&e) => w.stats.processes_vanished += 1,
+                Err(e) => {
+                    w.stats.processes_denied += 1;
+                    w.denied.push((pid, denied_reason(pid, &e, as_root)));
                 }
             }
+            Flow::Continue
+        },
+    );
+    out.stats.processes_seen = u32::try_from(pids.len()).unwrap_or(u32::MAX);
+    let mut denied = Vec::new();
+    for w in workers {
+        out.processes.extend(w.processes);
+        add_counts(&mut out.stats, &w.stats);
+        for (path, pids) in w.in_use {
+            out.in_use.entry(path).or_default().extend(pids);
+        }
+        denied.extend(w.denied);
+    }
+    out.processes.sort_by_key(|p| p.process.pid);
+    denied.sort_by_key(|(pid, _)| *pid);
+    for (_, reason) in denied {
+        if !out.stats.denied_reasons.contains(&reason) {
+            out.stats.denied_reasons.push(reason);
         }
     }
     out.stats.partial = out.stats.processes_denied > 0;
@@ -120,85 +181,108 @@ pub fn scan(roots: &Roots, booted_at: Option<i64>) -> ScanOutput {
     out
 }
 
+/// Adds one thread's counters to the total.
+fn add_counts(total: &mut ScanStats, part: &ScanStats) {
+    total.processes_inspected += part.processes_inspected;
+    total.processes_vanished += part.processes_vanished;
+    total.processes_denied += part.processes_denied;
+    total.kernel_threads += part.kernel_threads;
+    total.unverifiable_mappings += part.unverifiable_mappings;
+}
+
+fn denied_reason(pid: u32, e: &io::Error, as_root: bool) -> String {
+    match (e.kind(), as_root) {
+        (io::ErrorKind::PermissionDenied, false) => {
+            "permission denied reading other users' processes: run the probe as root".to_string()
+        }
+        (io::ErrorKind::PermissionDenied, true) => format!(
+            "pid {pid}: permission denied even as root (a security module or sandbox \
+             restricts access to it)"
+        ),
+        _ => format!("pid {pid}: unreadable: {e}"),
+    }
+}
+
 /// A process that exited mid-scan shows up as a missing file or `ESRCH`.
 fn vanished(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(3)
 }
 
-fn read_link(p: &Path) -> io::Result<String> {
-    Ok(fs::read_link(p)?.to_string_lossy().into_owned())
+/// The namespace inode behind `/proc/PID/ns/NAME`.
+fn namespace(dir: &OwnedFd, name: &str, link: &mut LinkBuf) -> Option<u64> {
+    namespace_inode(&link.read_at(dir, name).ok()?)
 }
 
-/// Buffers reused for every process (see [`crate::readbuf`]).
-#[derive(Default)]
-struct Buffers {
-    stat: FileBuf,
-    maps: FileBuf,
-    cgroup: FileBuf,
-}
-
-fn inspect(
-    roots: &Roots,
-    pid: u32,
-    booted_at: Option<i64>,
-    own_pidns: Option<u64>,
-    cache: &mut StatCache,
-    bufs: &mut Buffers,
-    out: &mut ScanOutput,
-) -> io::Result<Option<Inspected>> {
-    let base = roots.proc_path(pid.to_string());
-    let st = stat::parse(&bufs.stat.text(&base.join("stat"))?)
+fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspected>> {
+    let Worker {
+        cache,
+        bufs,
+        stats,
+        in_use,
+        ..
+    } = w;
+    let Buffers {
+        stat: stat_buf,
+        maps: maps_buf,
+        cgroup: cgroup_buf,
+        link,
+        dir: dir_buf,
+    } = bufs;
+    let dir = rawfs::open_dir(&walk.proc_dir, pid.to_string().as_str())?;
+    let st = stat::parse(&stat_buf.text_at(&dir, "stat")?)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed stat"))?;
     if st.is_kernel_thread() {
-        out.stats.kernel_threads += 1;
+        stats.kernel_threads += 1;
         return Ok(None);
     }
-    let uid = fs::metadata(&base)?.uid();
-    let maps_text = bufs.maps.text(&base.join("maps"))?;
-    out.stats.processes_inspected += 1;
+    let uid = rawfs::stat_fd(&dir)?.st_uid;
+    let maps_text = maps_buf.text_at(&dir, "maps")?;
+    stats.processes_inspected += 1;
     if maps_text.is_empty() {
         // A zombie: nothing mapped any more.
         return Ok(None);
     }
-    let exe = read_link(&base.join("exe")).ok();
-    let exe_path = exe.as_deref().map(|e| maps::strip_deleted(e).0.to_string());
-    let mnt = read_link(&base.join("ns/mnt"))
-        .ok()
-        .and_then(|l| namespace_inode(&l))
-        .map_or(NamespaceKey::Process(pid), NamespaceKey::Mount);
-    let pidns = read_link(&base.join("ns/pid"))
-        .ok()
-        .and_then(|l| namespace_inode(&l));
-    let foreign_ns = matches!((own_pidns, pidns), (Some(a), Some(b)) if a != b);
-    let proc_root = base.join("root");
+    let mnt =
+        namespace(&dir, "ns/mnt", link).map_or(NamespaceKey::Process(pid), NamespaceKey::Mount);
+    // Read on first need: most processes are not stale, and only the integrity check
+    // wants to know about those.
+    let mut pidns: Option<Option<u64>> = None;
+    let mut exe: Option<Option<String>> = None;
     let mut candidates = Vec::new();
     for m in maps::executable_files(&maps_text) {
-        let is_exe = exe_path.as_deref() == Some(m.path.as_str());
-        let at_path = cache.lookup(mnt, &proc_root, &m.path);
+        let at_path = cache.lookup(mnt, &dir, m.path);
         let identity = if m.deleted {
             Identity::Replaced
         } else {
             compare((m.dev, m.inode), at_path)
         };
-        // The kernel marks a name ` (deleted)` once it is unlinked or renamed over, even
-        // when another hard link keeps the file: the link count of the mapped inode tells
-        // "gone" from "replaced but still there".
-        let gone = m.deleted && !still_linked(&base, &m.range, is_exe);
-        let kind = match (identity, gone, is_exe) {
-            (Identity::Same, ..) => {
-                if !foreign_ns {
-                    out.in_use.entry(m.path).or_default().push(pid);
+        match identity {
+            Identity::Same => {
+                if walk.want_in_use {
+                    let ns = *pidns.get_or_insert_with(|| namespace(&dir, "ns/pid", link));
+                    if !foreign(walk.own_pidns, ns) {
+                        in_use.entry(m.path.to_string()).or_default().push(pid);
+                    }
                 }
                 continue;
             }
-            (Identity::Unknown, ..) => {
-                out.stats.unverifiable_mappings += 1;
+            Identity::Unknown => {
+                stats.unverifiable_mappings += 1;
                 continue;
             }
-            (Identity::Replaced, true, true) => FindingKind::ExeDeleted,
-            (Identity::Replaced, true, false) => FindingKind::MapDeleted,
-            (Identity::Replaced, false, true) => FindingKind::ExeReplaced,
-            (Identity::Replaced, false, false) => FindingKind::MapReplaced,
+            Identity::Replaced => {}
+        }
+        let exe_path = exe.get_or_insert_with(|| executable(&dir, link)).as_deref();
+        let is_exe = exe_path == Some(m.path);
+        // The kernel marks a name ` (deleted)` once it is unlinked or renamed over, even
+        // when another hard link keeps the file: the link count of the mapped inode tells
+        // "gone" from "replaced but still there".
+        let gone = m.deleted && !still_linked(&dir, m.range, is_exe);
+        let kind = match (gone, is_exe) {
+            (true, true) => FindingKind::ExeDeleted,
+            (true, false) => FindingKind::MapDeleted,
+            (false, true) => FindingKind::ExeReplaced,
+            (false, false) => FindingKind::MapReplaced,
         };
         let now_at_path = match at_path {
             Some(_) => NowAtPath::AnotherFile,
@@ -207,16 +291,19 @@ fn inspect(
         };
         candidates.push(Candidate {
             kind,
-            path: m.path,
+            path: m.path.to_string(),
             now_at_path,
         });
     }
-    open_deleted_files(&base, &mut candidates);
+    open_deleted_files(&dir, link, dir_buf, &mut candidates);
     if candidates.is_empty() {
         return Ok(None);
     }
+    let exe_path = exe.unwrap_or_else(|| executable(&dir, link));
+    let pidns = pidns.unwrap_or_else(|| namespace(&dir, "ns/pid", link));
+    let foreign_ns = foreign(walk.own_pidns, pidns);
     // Only stale processes need their owner: most processes never read their cgroup.
-    let cgroup_text = bufs.cgroup.text(&base.join("cgroup")).unwrap_or_default();
+    let cgroup_text = cgroup_buf.text_at(&dir, "cgroup").unwrap_or_default();
     let mut owner = cgroup::owner(cgroup::systemd_path(&cgroup_text));
     if foreign_ns && !matches!(owner, Owner::Container { .. }) {
         owner = Owner::Container {
@@ -228,7 +315,7 @@ fn inspect(
     let context = match &owner {
         Owner::Container { runtime, id, .. } if foreign_ns => Context::Container {
             key: format!("container:{runtime}:{id}"),
-            root: base.join("root"),
+            root: walk.roots.proc_path(format!("{pid}/root")),
         },
         _ => Context::Host,
     };
@@ -239,7 +326,7 @@ fn inspect(
             uid,
             comm: st.comm.clone(),
             exe: exe_path,
-            started_at: booted_at.map(|b| st.started_at(b)),
+            started_at: walk.booted_at.map(|b| st.started_at(b)),
             owner,
             stale_since: None,
             findings: Vec::new(),
@@ -249,44 +336,62 @@ fn inspect(
     }))
 }
 
+/// Whether a process in PID namespace `theirs` runs in another one than the probe.
+fn foreign(own: Option<u64>, theirs: Option<u64>) -> bool {
+    matches!((own, theirs), (Some(a), Some(b)) if a != b)
+}
+
+/// The executable's path, without the kernel's ` (deleted)` mark.
+fn executable(dir: &OwnedFd, link: &mut LinkBuf) -> Option<String> {
+    let target = link.read_at(dir, "exe").ok()?;
+    Some(maps::strip_deleted(&target).0.to_string())
+}
+
 /// Whether a mapped inode still has a link. `map_files` needs root; without it the file
 /// is taken as gone, which is what the kernel's mark usually means.
-fn still_linked(base: &Path, range: &str, is_exe: bool) -> bool {
-    let link = if is_exe {
-        base.join("exe")
+fn still_linked(dir: &OwnedFd, range: &str, is_exe: bool) -> bool {
+    let found = if is_exe {
+        rawfs::stat_at(dir, "exe")
     } else {
-        base.join("map_files").join(range)
+        rawfs::stat_at(dir, format!("map_files/{range}").as_str())
     };
-    fs::metadata(link).is_ok_and(|m| m.nlink() > 0)
+    found.is_ok_and(|st| st.st_nlink > 0)
 }
 
 /// Open file descriptors to deleted regular files (a `.jar` is opened, not mapped). Paths
 /// already reported as deleted mappings are not repeated. Unreadable fd tables are skipped:
 /// the maps already decided whether the process could be inspected.
-fn open_deleted_files(base: &Path, candidates: &mut Vec<Candidate>) {
-    let Ok(fds) = fs::read_dir(base.join("fd")) else {
+fn open_deleted_files(
+    dir: &OwnedFd,
+    link: &mut LinkBuf,
+    dir_buf: &mut DirBuf,
+    candidates: &mut Vec<Candidate>,
+) {
+    let Ok(fd_dir) = rawfs::open_dir(dir, "fd") else {
         return;
     };
-    for fd in fds.flatten() {
-        let Ok(target) = read_link(&fd.path()) else {
-            continue;
+    // A process that exits while its fds are listed: what was seen until then stands.
+    let _ = dir_buf.for_each(&fd_dir, |fd| {
+        let Ok(target) = link.read_at(&fd_dir, fd) else {
+            return;
         };
         let (path, deleted) = maps::strip_deleted(&target);
         if !deleted || !path.starts_with('/') || candidates.iter().any(|c| c.path == path) {
-            continue;
+            return;
         }
-        if fs::metadata(fd.path()).is_ok_and(|m| m.is_file()) {
+        let is_file = rawfs::stat_at(&fd_dir, fd)
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile);
+        if is_file {
+            let now_at_path = if rawfs::lstat_at(dir, format!("root{path}").as_str()).is_ok() {
+                NowAtPath::AnotherFile
+            } else {
+                NowAtPath::Nothing
+            };
             candidates.push(Candidate {
                 kind: FindingKind::OpenDeleted,
                 path: path.to_string(),
-                now_at_path: if fs::symlink_metadata(under(&base.join("root"), Path::new(path)))
-                    .is_ok()
-                {
-                    NowAtPath::AnotherFile
-                } else {
-                    NowAtPath::Nothing
-                },
+                now_at_path,
             });
         }
-    }
+    });
 }
