@@ -196,8 +196,8 @@ impl Database {
 
     /// Finds the owning package of each path in one pass over all `.list` files.
     ///
-    /// Only the asked-for paths are kept in memory, so this costs one sequential read of
-    /// the file lists however many packages there are. Paths are resolved under both
+    /// Only the asked-for paths are kept in memory, so this costs at most one streaming
+    /// read of each file list however many packages there are. Paths are resolved under both
     /// merged-/usr spellings and through diversions. Paths owned by no package are
     /// absent from the result.
     pub fn owners<'a>(
@@ -253,7 +253,11 @@ impl Database {
             .status()?
             .iter()
             .filter(|p| p.state != "not-installed")
-            .map(|p| format!("{}.list", p.info_name()))
+            .map(|p| {
+                let mut name = p.info_name();
+                name.push_str(".list");
+                name
+            })
             .collect();
         // A list can only own a path if it contains the path's last component: one SIMD
         // substring search per name skips almost every list without splitting or hashing it.
