@@ -53,7 +53,8 @@ pub fn compare(mapped: ((u32, u32), u64), found: Option<(u64, u64)>) -> Identity
 }
 
 /// `stat` results shared by processes that see the same mount namespace, so that the
-/// hundreds of processes mapping libc cost one `stat` per namespace, not one each.
+/// hundreds of processes mapping libc cost one `stat` per namespace, not one each. Each
+/// scanning thread keeps its own: a path is then stat'ed once per namespace and thread.
 #[derive(Debug, Default)]
 pub struct StatCache {
     entries: HashMap<NamespaceKey, HashMap<String, Option<(u64, u64)>>>,
