@@ -10,7 +10,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::cli::{ProbeArgs, SshArgs};
-use crate::deploy::{DeployOptions, Validator, deploy_and_run};
+use secrecy::SecretString;
+
+use crate::deploy::{DeployOptions, STALL_TIMEOUT, Validator, deploy_and_run, embedded_probes};
 use crate::inventory::HostTarget;
 use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult};
 use crate::transport::{
@@ -38,7 +40,7 @@ pub struct FleetOptions {
     pub resolver: Arc<Resolver>,
     pub probe_args: Vec<String>,
     pub cleanup: bool,
-    pub become_password: Option<String>,
+    pub become_password: Option<Arc<SecretString>>,
     pub validate: Validator,
 }
 
@@ -49,7 +51,7 @@ impl FleetOptions {
         ssh: &SshArgs,
         probe: &ProbeArgs,
         prompt: Option<PassphrasePrompt>,
-        become_password: Option<String>,
+        become_password: Option<SecretString>,
         validate: Validator,
     ) -> Result<Self, SetupError> {
         let home = std::env::var("HOME").unwrap_or_default();
@@ -94,7 +96,7 @@ impl FleetOptions {
             }),
             probe_args: probe_arguments(probe),
             cleanup: ssh.cleanup,
-            become_password,
+            become_password: become_password.map(Arc::new),
             validate,
         })
     }
@@ -236,6 +238,7 @@ async fn audit_host(
             }
         };
         let deploy = DeployOptions {
+            probes: embedded_probes(),
             probe_args: options.probe_args.clone(),
             cleanup: options.cleanup,
             become_password: options.become_password.clone(),
@@ -244,6 +247,7 @@ async fn audit_host(
             become_required: target.r#become,
             cache_dir: target.cache_dir.clone(),
             validate: options.validate,
+            stall_timeout: STALL_TIMEOUT,
         };
         let result = deploy_and_run(&connection, &deploy, phase).await;
         connection.close().await;

@@ -13,6 +13,7 @@ pub mod glob;
 pub mod inventory;
 pub mod limit;
 pub mod local;
+pub mod open_files;
 pub mod outcome;
 pub mod output;
 pub mod probe_output;

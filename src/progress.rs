@@ -102,10 +102,18 @@ impl Progress {
         }))
     }
 
+    /// A note for the user on stderr, above the bar (shown even with `--quiet`: it says
+    /// the run differs from what was asked).
+    #[allow(clippy::print_stderr)]
+    pub fn note(&self, message: &str) {
+        self.bar.suspend(|| eprintln!("patchgap: note: {message}"));
+    }
+
     /// Asks once for the sudo password (`--ask-become-pass`).
-    pub fn ask_become_password(&self) -> std::io::Result<String> {
+    pub fn ask_become_password(&self) -> std::io::Result<secrecy::SecretString> {
         self.bar
             .suspend(|| rpassword::prompt_password("BECOME password: "))
+            .map(secrecy::SecretString::from)
     }
 }
 

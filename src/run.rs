@@ -5,7 +5,7 @@ use patchgap_probe::host::now;
 
 use crate::cli::{AuditArgs, Cli, Command, Format};
 use crate::deploy::parse_report;
-use crate::exit::Exit;
+use crate::exit::{Exit, UsageError};
 use crate::fleet::{FleetOptions, audit_fleet, ssh_target};
 use crate::fleet_report::{
     ControllerInfo, FleetReport, fleet_exit, render_summary, stdout_width, summarize, write_json,
@@ -14,7 +14,7 @@ use crate::fleet_report::{
 use crate::outcome::HostOutcome;
 use crate::progress::Progress;
 use crate::transport::SshTarget;
-use crate::{inventory, limit, local, output, render};
+use crate::{inventory, limit, local, open_files, output, render};
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
@@ -42,8 +42,12 @@ fn audit(args: &AuditArgs) -> anyhow::Result<Exit> {
 /// `patchgap audit -i INVENTORY`: every selected host over SSH, then the fleet report.
 fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Exit> {
     let started_at = now();
+    // Every argument is checked before any host is contacted: a bad one is the user's to
+    // fix (exit 2), not a failure of each host.
+    local::probe_options(&args.probe)?;
     let inventory = inventory::load(&args.inventories)?;
-    let selection = limit::select(&inventory, args.limit.as_deref())?;
+    let selection = limit::select(&inventory, args.limit.as_deref())
+        .map_err(|err| UsageError(err.to_string()))?;
     let targets: Vec<SshTarget> = selection.hosts.iter().map(ssh_target).collect();
     let order: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let outcomes = audit_hosts(args, targets)?;
@@ -87,13 +91,24 @@ fn audit_hosts(args: &AuditArgs, targets: Vec<SshTarget>) -> anyhow::Result<Vec<
     } else {
         None
     };
-    let options = FleetOptions::from_args(
+    let mut options = FleetOptions::from_args(
         &args.ssh,
         &args.probe,
         progress.passphrase_prompt(),
         become_password,
         parse_report,
     )?;
+    let open_files = open_files::raise_soft_limit();
+    if options.forks > open_files.max_forks() {
+        options.forks = open_files.max_forks();
+        progress.note(&format!(
+            "auditing {} hosts at a time instead of --forks {}: the open-files limit is {} \
+             (raise the hard limit, e.g. `ulimit -Hn`, to audit more at once)",
+            options.forks,
+            args.ssh.forks,
+            open_files.soft.unwrap_or_default()
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -186,7 +186,7 @@ fn sudo_decides_between_full_and_partial_audits(fleet: &fleet::Fleet) {
         ("wrong", "audited partial=true"),
     ] {
         let mut opts = options(fleet, &fleet.known_hosts(), 60);
-        opts.become_password = Some(password.into());
+        opts.become_password = Some(std::sync::Arc::new(secrecy::SecretString::from(password)));
         let outcomes = audit(vec![target(fleet, "h01", "pwuser")], opts);
         assert_eq!(state(&outcomes[0]), expected, "password {password}");
     }

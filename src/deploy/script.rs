@@ -2,17 +2,25 @@
 //! architecture, reuses the cached probe when its SHA-256 matches or receives it on stdin,
 //! checks the hash, and runs it (through sudo when not root).
 //!
+//! The exec command itself is a fixed one-line bootstrap ([`BOOTSTRAP`]) made only of
+//! characters that mean the same to every login shell sshd may start (sh, bash, zsh, fish,
+//! csh, tcsh): it reads a length line and then the script with its arguments from stdin and
+//! hands them to `/bin/sh`. No argument ever passes through the login shell's quoting.
+//!
 //! It talks to the controller in `patchgap:` lines on stdout, before the probe's own output:
-//! `have ARCH` / `need ARCH` (then the controller sends the binary, exactly its size, then
-//! the sudo password if any, then EOF), `unsupported ARCH`, `error WHY`, and finally
-//! `run privileged|user`, after which stdout is the probe's. One channel instead of two
-//! saves an sshd session setup per host (205 ms against 302 ms measured).
+//! `have ARCH [password]` / `need ARCH [password]` (then the controller sends the binary,
+//! exactly its size, for `need`; the sudo password, only when the line says sudo will read
+//! it; then EOF), `unsupported ARCH`, `error WHY`, and finally `run privileged|user`, after
+//! which stdout is the probe's. One channel instead of two saves an sshd session setup per
+//! host (205 ms against 302 ms measured).
 //!
 //! The cache directory is private (0700, never a symlink) and files are created with
-//! mktemp, so no predictable name is ever written. The sudo password travels on stdin
-//! only. Under sudo, a root shell copies the probe into root's own cache and checks its hash
-//! there before running it, so the login user cannot swap the file between the check and
-//! its use as root.
+//! mktemp, so no predictable name is ever written. A root shell only uses a cache directory
+//! that root owns all the way up to `/`, with no component others can write to (a sticky
+//! ancestor such as `/tmp` is fine, since only root can then rename root's entries in it):
+//! otherwise a local user who owns the directory could swap the probe between its hash check
+//! and its execution. Under sudo, a root shell copies the probe into root's own cache and
+//! checks its hash there before running it, for the same reason.
 
 use crate::deploy::EmbeddedProbe;
 
@@ -37,11 +45,39 @@ impl Escalation {
     }
 }
 
-/// The script; it contains no single quote, so it can be passed single-quoted.
+/// The exec command: reads `LENGTH\n` and then LENGTH bytes of script from stdin, and runs
+/// them with `/bin/sh`. Only letters, digits, spaces and `'"$()&=;-/` are used, with no
+/// backslash, `!` or newline, so sh, bash, zsh, fish, csh and tcsh all pass the single-quoted
+/// part to `/bin/sh` unchanged. `head -c` reads exactly LENGTH bytes, leaving the probe
+/// upload that follows on stdin.
+pub const BOOTSTRAP: &str = r#"exec /bin/sh -c 'IFS= read -r n && s=$(head -c "$n") && eval "$s"'"#;
+
+/// The script proper; its arguments are set by the `set --` line [`deploy_command`] puts
+/// before it.
 const SCRIPT: &str = r#"set -u
 mode=$1 become_user=$2 cleanup=$3 probes=$4 dir=$5
 shift 5
 fail() { echo "patchgap:error $*"; exit 0; }
+root_only=$(cat <<'END_ROOT_ONLY'
+root_only() {
+  d=$1 top=1
+  while :; do
+    [ -L "$d" ] && { echo "$d is a symbolic link"; return 1; }
+    set -- $(stat -c '%u %a' "$d" 2>/dev/null)
+    [ $# = 2 ] || { echo "cannot inspect $d"; return 1; }
+    [ "$1" = 0 ] || { echo "$d belongs to uid $1, not root"; return 1; }
+    m=$((0$2))
+    if [ $((m & 18)) != 0 ] && { [ -n "$top" ] || [ $((m & 512)) = 0 ]; }; then
+      echo "$d can be written by other users"; return 1
+    fi
+    top=
+    [ "$d" = / ] && return 0
+    d=$(dirname "$d")
+  done
+}
+END_ROOT_ONLY
+)
+eval "$root_only"
 arch=$(uname -m)
 case $arch in amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; esac
 want= size=
@@ -55,24 +91,33 @@ fi
 [ -L "$dir" ] && fail "$dir is a symbolic link; remove it"
 umask 077
 mkdir -p "$dir" 2>/dev/null || fail "cannot create $dir"
+if [ "$(id -u)" = 0 ]; then
+  real=$(cd "$dir" && pwd -P) || fail "cannot enter $dir"
+  why=$(root_only "$real") || fail "$dir is not safe for root: $why; choose a cache directory (patchgap_cache_dir) that only root can write to, or leave it unset"
+  dir=$real
+fi
 chmod 0700 "$dir" || fail "cannot make $dir private"
 command -v sha256sum >/dev/null 2>&1 || fail "sha256sum is missing on the host (install coreutils)"
 hash_is() { [ -f "$1" ] && [ ! -L "$1" ] && [ "$(sha256sum < "$1" | cut -c1-64)" = "$want" ]; }
+password=
+[ "$(id -u)" != 0 ] && [ "$mode" = sudo-S ] && password=" password"
 probe=$dir/probe-$want
 if hash_is "$probe"; then
-  echo "patchgap:have $arch"
+  echo "patchgap:have $arch$password"
 else
-  echo "patchgap:need $arch"
+  echo "patchgap:need $arch$password"
   tmp=$(mktemp "$dir/.upload.XXXXXX") || fail "cannot create a file in $dir"
   head -c "$size" > "$tmp" || { rm -f "$tmp"; fail "cannot write the probe into $dir (no space left?)"; }
   hash_is "$tmp" || { rm -f "$tmp"; fail "the probe written into $dir is incomplete or corrupt (no space left?)"; }
   { chmod 0700 "$tmp" && mv -f "$tmp" "$probe"; } || { rm -f "$tmp"; fail "cannot install the probe in $dir"; }
 fi
 [ -x "$probe" ] || fail "the probe in $dir cannot be executed (is it on a noexec mount?); choose a cache directory that allows execution"
-privileged="want=\$1 src=\$2 cleanup=\$3; shift 3; p=\$src
+privileged="$root_only
+want=\$1 src=\$2 cleanup=\$3; shift 3; p=\$src
 if [ \"\$(id -u)\" = 0 ]; then
   d=/var/cache/patchgap; umask 077
   { [ ! -L \"\$d\" ] && mkdir -p \"\$d\" && chmod 0700 \"\$d\"; } || { echo \"patchgap:error cannot prepare \$d\"; exit 0; }
+  why=\$(root_only \"\$d\") || { echo \"patchgap:error \$d is not safe for root: \$why\"; exit 0; }
   p=\$d/probe-\$want
   if [ \"\$(sha256sum 2>/dev/null < \"\$p\" | cut -c1-64)\" != \"\$want\" ]; then
     t=\$(mktemp \"\$d/.copy.XXXXXX\") || { echo \"patchgap:error cannot create a file in \$d\"; exit 0; }
@@ -96,8 +141,17 @@ status=$?
 exit $status
 "#;
 
-/// The exec command for one host: the script and its arguments, every one single-quoted.
-/// `cache_dir` overrides the default cache directory.
+/// What the controller sends to start the deploy script on one host: the exec command and
+/// the first bytes of stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployCommand {
+    /// [`BOOTSTRAP`], the same for every host.
+    pub command: &'static str,
+    /// `LENGTH\n`, then the `set --` line with the script's arguments and the script.
+    pub stdin: Vec<u8>,
+}
+
+/// The deploy script for one host. `cache_dir` overrides the default cache directory.
 pub fn deploy_command(
     probes: &[EmbeddedProbe],
     escalation: Escalation,
@@ -105,12 +159,12 @@ pub fn deploy_command(
     cleanup: bool,
     cache_dir: Option<&str>,
     probe_args: &[String],
-) -> String {
+) -> DeployCommand {
     let specs: Vec<String> = probes
         .iter()
         .map(|probe| format!("{}:{}:{}", probe.arch, probe.sha256, probe.bytes.len()))
         .collect();
-    let mut command = format!("/bin/sh -c {} patchgap", shell_quote(SCRIPT));
+    let mut script = String::from("set --");
     for word in [
         escalation.word(),
         become_user,
@@ -121,152 +175,24 @@ pub fn deploy_command(
     .into_iter()
     .chain(probe_args.iter().map(String::as_str))
     {
-        command.push(' ');
-        command.push_str(&shell_quote(word));
+        script.push(' ');
+        script.push_str(&shell_quote(word));
     }
-    command
+    script.push('\n');
+    script.push_str(SCRIPT);
+    let mut stdin = format!("{}\n", script.len()).into_bytes();
+    stdin.extend_from_slice(script.as_bytes());
+    DeployCommand {
+        command: BOOTSTRAP,
+        stdin,
+    }
 }
 
-/// `'word'`, with embedded single quotes closed, escaped and reopened.
+/// `'word'` for POSIX sh, with embedded single quotes closed, escaped and reopened.
 pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const PROBES: &[EmbeddedProbe] = &[
-        EmbeddedProbe {
-            arch: "x86_64",
-            sha256: "aa",
-            bytes: b"abc",
-        },
-        EmbeddedProbe {
-            arch: "aarch64",
-            sha256: "bb",
-            bytes: b"abcd",
-        },
-    ];
-
-    #[test]
-    fn the_script_can_be_single_quoted() {
-        assert!(!SCRIPT.contains('\''));
-    }
-
-    #[test]
-    fn arguments_are_quoted_and_probes_listed_with_hash_and_size() {
-        let command = deploy_command(
-            PROBES,
-            Escalation::SudoNoPassword,
-            "root",
-            true,
-            None,
-            &["--ignore".to_string(), "it's;$(rm -rf /)".to_string()],
-        );
-        assert!(command.starts_with("/bin/sh -c 'set -u\n"));
-        assert!(command.ends_with(
-            " patchgap 'sudo-n' 'root' '1' 'x86_64:aa:3 aarch64:bb:4' '' '--ignore' 'it'\\''s;$(rm -rf /)'"
-        ));
-    }
-
-    #[test]
-    fn escalation_words_match_the_script() {
-        for escalation in [
-            Escalation::SudoNoPassword,
-            Escalation::SudoPassword,
-            Escalation::None,
-        ] {
-            assert!(SCRIPT.contains(escalation.word()) || escalation == Escalation::None);
-        }
-    }
-
-    #[test]
-    fn a_host_of_another_architecture_is_told_apart() {
-        let probes = [EmbeddedProbe {
-            arch: "no-such-arch",
-            sha256: "aa",
-            bytes: b"x",
-        }];
-        let command = deploy_command(&probes, Escalation::None, "root", false, None, &[]);
-        let output = std::process::Command::new("/bin/sh")
-            .args(["-c", &command])
-            .output()
-            .expect("sh");
-        let stdout = String::from_utf8(output.stdout).expect("utf8");
-        assert!(stdout.starts_with("patchgap:unsupported "), "{stdout}");
-        assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    }
-
-    /// Runs the script with a local sh when one exists: the cache logic must create a
-    /// private directory and receive the probe exactly once.
-    #[test]
-    fn the_script_caches_the_probe_by_hash() {
-        use sha2::{Digest, Sha256};
-        use std::io::Write as _;
-        use std::process::{Command, Stdio};
-        let body: &'static [u8] = b"#!/bin/sh\necho probe-ran \"$@\"\n";
-        let sha: &'static str = Box::leak(hex::encode(Sha256::digest(body)).into_boxed_str());
-        let arch = String::from_utf8(
-            Command::new("uname")
-                .arg("-m")
-                .output()
-                .expect("uname")
-                .stdout,
-        )
-        .expect("utf8");
-        let arch: &'static str = Box::leak(arch.trim().to_string().into_boxed_str());
-        let probes = [EmbeddedProbe {
-            arch,
-            sha256: sha,
-            bytes: body,
-        }];
-        let home = tempfile::tempdir().expect("tempdir");
-        let cache = home.path().join("cache").display().to_string();
-        let run = || {
-            let command = deploy_command(
-                &probes,
-                Escalation::None,
-                "root",
-                false,
-                Some(&cache),
-                &["-x".into()],
-            );
-            let mut child = Command::new("/bin/sh")
-                .args(["-c", &command])
-                .env("HOME", home.path())
-                .env_remove("XDG_CACHE_HOME")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("sh");
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(body)
-                .expect("write");
-            String::from_utf8(child.wait_with_output().expect("wait").stdout).expect("utf8")
-        };
-        let first = run();
-        let second = run();
-        let user_or_root = if first.contains("privileged") {
-            "privileged"
-        } else {
-            "user"
-        };
-        assert_eq!(
-            first,
-            format!("patchgap:need {arch}\npatchgap:run {user_or_root}\nprobe-ran -x\n")
-        );
-        let mode = std::fs::metadata(&cache).expect("cache dir").permissions();
-        assert_eq!(
-            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
-            0o700
-        );
-        assert_eq!(
-            second,
-            format!("patchgap:have {arch}\npatchgap:run {user_or_root}\nprobe-ran -x\n")
-        );
-    }
-}
+#[path = "script_tests.rs"]
+mod tests;

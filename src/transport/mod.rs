@@ -3,6 +3,9 @@
 //! itself, jump hosts included.
 
 mod auth;
+mod exec;
+#[cfg(test)]
+pub mod fake;
 mod known_hosts;
 mod pattern;
 mod session;
@@ -10,6 +13,7 @@ mod ssh_config;
 mod target;
 
 pub use auth::{Credentials, PassphrasePrompt};
+pub use exec::{Exec, ExecChannel, ExecEvent, RusshExec};
 pub use known_hosts::{HostKeyCheck, KnownHosts, fingerprint};
 pub use pattern::{pattern_list_match, wildcard_match};
 pub use session::{

@@ -1,0 +1,131 @@
+//! An in-memory host for tests of everything above the transport: each `exec` hands out the
+//! next scripted channel, and the test plays the host's side through a [`Remote`]: the
+//! events it sends back, and a stdin pipe it may read, or never read, like a host that
+//! stopped taking input.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncWrite, DuplexStream};
+use tokio::sync::mpsc;
+
+use super::exec::{Exec, ExecChannel, ExecEvent};
+
+/// A fake host: the channels its commands get, in order, and the commands it was given.
+#[derive(Default)]
+pub struct FakeHost {
+    channels: Mutex<VecDeque<FakeChannel>>,
+    commands: Mutex<Vec<String>>,
+}
+
+impl FakeHost {
+    /// Adds a channel for the next command; `stdin_buffer` is how many bytes the host's
+    /// stdin pipe holds before a write waits for the host to read.
+    pub fn push_channel(&self, stdin_buffer: usize) -> Remote {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (controller_end, host_end) = tokio::io::duplex(stdin_buffer);
+        let closed = Arc::new(Mutex::new(false));
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(FakeChannel {
+                events,
+                stdin: Mutex::new(Some(controller_end)),
+                closed: closed.clone(),
+            });
+        Remote {
+            events: Some(events_tx),
+            stdin: host_end,
+            closed,
+        }
+    }
+
+    /// The commands run so far.
+    pub fn commands(&self) -> Vec<String> {
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Exec for FakeHost {
+    type Channel = FakeChannel;
+
+    async fn exec(&self, command: &str) -> Result<FakeChannel, String> {
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(command.to_string());
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+            .ok_or_else(|| "the fake host has no channel for this command".to_string())
+    }
+}
+
+/// The controller's end of a fake exec channel.
+pub struct FakeChannel {
+    events: mpsc::UnboundedReceiver<ExecEvent>,
+    stdin: Mutex<Option<DuplexStream>>,
+    closed: Arc<Mutex<bool>>,
+}
+
+impl ExecChannel for FakeChannel {
+    type Stdin = Box<dyn AsyncWrite + Unpin + Send>;
+
+    fn stdin(&self) -> Self::Stdin {
+        match self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(pipe) => Box::new(pipe),
+            None => Box::new(tokio::io::sink()),
+        }
+    }
+
+    async fn recv(&mut self) -> Option<ExecEvent> {
+        self.events.recv().await
+    }
+
+    async fn close(&mut self) {
+        *self.closed.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+}
+
+/// The host's end of a fake exec channel.
+pub struct Remote {
+    events: Option<mpsc::UnboundedSender<ExecEvent>>,
+    /// What the controller wrote on the command's stdin.
+    pub stdin: DuplexStream,
+    closed: Arc<Mutex<bool>>,
+}
+
+impl Remote {
+    /// Sends an event to the controller (ignored once the channel is closed).
+    pub fn send(&self, event: ExecEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
+
+    /// Sends `text` on stdout.
+    pub fn say(&self, text: &str) {
+        self.send(ExecEvent::Stdout(text.as_bytes().to_vec()));
+    }
+
+    /// The command exits with `status` and the channel closes.
+    pub fn exit(&mut self, status: u32) {
+        self.send(ExecEvent::Exited(status));
+        self.send(ExecEvent::Eof);
+        self.hang_up();
+    }
+
+    /// The channel closes: the controller's `recv` ends after the events already sent.
+    pub fn hang_up(&mut self) {
+        self.events = None;
+    }
+
+    /// Whether the controller asked to close the channel.
+    pub fn closed(&self) -> bool {
+        *self.closed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
