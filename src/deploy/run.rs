@@ -161,7 +161,12 @@ impl Exchange {
                     }
                     other => {
                         let how = match other {
-                            Ending::Status(status) => format!("exited with status {status}"),
+                            Ending::Status(status) => match signal_name(status) {
+                                Some(signal) => {
+                                    format!("was killed by signal {signal} (exit status {status})")
+                                }
+                                None => format!("exited with status {status}"),
+                            },
                             Ending::Signal(signal) => format!("was killed by signal {signal}"),
                             Ending::Unknown => "ended without an exit status (the connection \
                                                 was lost, or the probe was killed)"
@@ -184,6 +189,27 @@ impl Exchange {
             }
         }
     }
+}
+
+/// The signal behind a shell's exit status 128+N, for the signals that end a process.
+fn signal_name(status: u32) -> Option<&'static str> {
+    Some(match status.checked_sub(128)? {
+        1 => "HUP",
+        2 => "INT",
+        3 => "QUIT",
+        4 => "ILL",
+        6 => "ABRT",
+        7 => "BUS",
+        8 => "FPE",
+        9 => "KILL",
+        11 => "SEGV",
+        13 => "PIPE",
+        14 => "ALRM",
+        15 => "TERM",
+        24 => "XCPU",
+        25 => "XFSZ",
+        _ => return None,
+    })
 }
 
 fn failed(failure: Failure, message: String, stderr: Option<String>) -> HostResult {
@@ -353,6 +379,20 @@ async fn exchange(
                 break;
             }
         }
+    }
+    if heard.outcome.is_none() && heard.ending.is_none() && host.is_closed() {
+        let doing = match heard.ran {
+            None => "the probe was being deployed",
+            Some(_) => "the probe ran",
+        };
+        heard.outcome = Some(failed(
+            Failure::Unreachable,
+            format!(
+                "the connection to the host was lost while {doing} (the host went down, or \
+                 stopped answering SSH keepalives)"
+            ),
+            None,
+        ));
     }
     conclude(heard, escalation, upload_error)
 }

@@ -285,3 +285,43 @@ async fn sudo_refused_falls_back_to_a_partial_audit() {
     );
     assert_eq!(host.commands().len(), 2);
 }
+
+/// The shell that ran the probe reports a signal as status 128+N.
+#[tokio::test(start_paused = true)]
+async fn a_probe_killed_under_the_script_says_which_signal() {
+    let host = FakeHost::default();
+    let mut remote = host.push_channel(1 << 23);
+    remote.say("patchgap:have x86_64\npatchgap:run privileged\n");
+    remote.exit(137);
+    let result = run(&host, &options()).await;
+    assert_eq!(
+        failure(&result),
+        (
+            Failure::ProbeFailed,
+            "the probe was killed by signal KILL (exit status 137)"
+        )
+    );
+}
+
+/// A connection that drops (host down, keepalives unanswered) is named as such, whether
+/// the probe was being deployed or running.
+#[tokio::test(start_paused = true)]
+async fn a_lost_connection_is_unreachable() {
+    for said in [
+        "patchgap:need x86_64\n",
+        "patchgap:have x86_64\npatchgap:run privileged\n",
+    ] {
+        let host = FakeHost::default();
+        let mut remote = host.push_channel(64 * 1024);
+        remote.say(said);
+        host.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+        remote.hang_up();
+        let result = run(&host, &options()).await;
+        let (kind, message) = failure(&result);
+        assert_eq!(kind, Failure::Unreachable, "{said}");
+        assert!(
+            message.contains("connection to the host was lost"),
+            "{message}"
+        );
+    }
+}

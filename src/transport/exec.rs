@@ -51,6 +51,10 @@ pub trait Exec: Sync {
 
     /// Starts `command` through the host's login shell; `Err` says why it could not.
     fn exec(&self, command: &str) -> impl Future<Output = Result<Self::Channel, String>> + Send;
+
+    /// Whether the connection itself is gone (the host went down, or stopped answering
+    /// keepalives), as opposed to one command ending.
+    fn is_closed(&self) -> bool;
 }
 
 /// The russh exec channel, split so that writes never block reads.
@@ -103,5 +107,9 @@ impl Exec for Connection {
         }
         let (read, write) = channel.split();
         Ok(RusshExec { read, write })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.handle.is_closed()
     }
 }

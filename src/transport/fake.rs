@@ -16,6 +16,8 @@ use super::exec::{Exec, ExecChannel, ExecEvent};
 pub struct FakeHost {
     channels: Mutex<VecDeque<FakeChannel>>,
     commands: Mutex<Vec<String>>,
+    /// Set by the test: the connection is gone.
+    pub lost: std::sync::atomic::AtomicBool,
 }
 
 impl FakeHost {
@@ -62,6 +64,10 @@ impl Exec for FakeHost {
             .unwrap_or_else(|e| e.into_inner())
             .pop_front()
             .ok_or_else(|| "the fake host has no channel for this command".to_string())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
