@@ -19,12 +19,13 @@ use std::sync::Mutex;
 use data_encoding::BASE64;
 use hmac::{Hmac, KeyInit, Mac};
 use russh::Preferred;
-use russh::keys::ssh_key::certificate::CertType;
 use russh::keys::{Algorithm, Certificate, HashAlg, PublicKey, parse_public_key_base64};
 use sha1::Sha1;
 
 use super::pattern::pattern_list_match;
 
+#[path = "known_hosts_cert.rs"]
+mod cert;
 #[path = "known_hosts_write.rs"]
 mod write;
 
@@ -261,7 +262,7 @@ impl KnownHosts {
                 .iter()
                 .filter(|e| e.is_authority_for(&name))
                 .collect();
-            match certificate_problem(host, certificate, &authorities, now) {
+            match cert::problem(host, certificate, &authorities, now) {
                 None => return HostKeyCheck::Trusted,
                 Some(reason) => reason,
             }
@@ -307,60 +308,6 @@ impl KnownHosts {
         });
         Ok(file)
     }
-}
-
-/// Why `certificate` does not prove `host`'s identity, or `None` when it does.
-fn certificate_problem(
-    host: &str,
-    certificate: &Certificate,
-    authorities: &[&Entry],
-    now: u64,
-) -> Option<String> {
-    let ca = certificate.signature_key().fingerprint(HashAlg::Sha256);
-    if authorities.is_empty() {
-        return Some(format!(
-            "no @cert-authority line covers this host (the certificate is signed by CA {ca})"
-        ));
-    }
-    if !authorities
-        .iter()
-        .any(|e| e.key.key_data() == certificate.signature_key())
-    {
-        return Some(format!(
-            "its certificate is signed by CA {ca}, which no @cert-authority line for this \
-             host trusts"
-        ));
-    }
-    if certificate.cert_type() != CertType::Host {
-        return Some("it presented a user certificate, not a host certificate".into());
-    }
-    if !(certificate.valid_after() <= now && now < certificate.valid_before()) {
-        return Some(format!(
-            "its certificate is not valid now (valid from {} to {}, unix time)",
-            certificate.valid_after(),
-            certificate.valid_before()
-        ));
-    }
-    if certificate.validate_at(now, [&ca]).is_err() {
-        return Some(format!(
-            "its certificate's signature by CA {ca} does not verify"
-        ));
-    }
-    let principals = certificate.valid_principals();
-    if !principals.is_empty() && !principals.iter().any(|p| p.eq_ignore_ascii_case(host)) {
-        return Some(format!(
-            "its certificate is not issued for {host} (principals: {})",
-            principals.join(", ")
-        ));
-    }
-    if !certificate.critical_options().is_empty() {
-        return Some(
-            "its certificate carries critical options, which a host certificate \
-                     must not"
-                .into(),
-        );
-    }
-    None
 }
 
 /// The `@revoked` line that names `key`, as a refusal.

@@ -4,7 +4,7 @@
 use super::*;
 use proptest::prelude::*;
 use russh::keys::EcdsaCurve;
-use russh::keys::ssh_key::certificate::Builder;
+use russh::keys::ssh_key::certificate::{Builder, CertType};
 use russh::keys::ssh_key::private::{Ed25519Keypair, PrivateKey};
 
 const KEY_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIMs9h707URed0baBz4Za1Dt6favu5CYuUnY3vy5QLjKz";
