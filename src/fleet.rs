@@ -155,12 +155,18 @@ pub fn probe_arguments(probe: &ProbeArgs) -> Vec<String> {
 }
 
 /// Audits `targets`, at most `forks` at a time, sending progress on `events` (a closed
-/// receiver is fine). Returns one outcome per target, in the order given.
+/// receiver is fine). Returns one outcome per target, in the order given. What the setup
+/// skipped (known_hosts or ssh_config lines that are not UTF-8) goes out first as
+/// [`FleetEvent::Warning`]s.
 pub async fn audit_fleet(
     targets: Vec<SshTarget>,
     options: FleetOptions,
     events: mpsc::UnboundedSender<FleetEvent>,
 ) -> Vec<HostOutcome> {
+    let setup_warnings = options.session.known_hosts.warnings().iter();
+    for warning in setup_warnings.chain(options.resolver.config.warnings()) {
+        let _ = events.send(FleetEvent::Warning(warning.clone()));
+    }
     let _ = events.send(FleetEvent::Started {
         hosts: targets.len(),
     });
@@ -330,6 +336,50 @@ mod tests {
                 cache_dir: Some("/opt/patchgap".into()),
             }
         );
+    }
+
+    /// Regression: a known_hosts or ssh_config line that is not UTF-8 aborted the run; now
+    /// it is skipped and the user is told through the run's events.
+    #[test]
+    fn setup_warnings_reach_the_event_stream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let known = dir.path().join("known_hosts");
+        std::fs::write(&known, b"bad\xff line\n").expect("write");
+        let config = dir.path().join("config");
+        std::fs::write(&config, b"Host *\n  User \xff\n").expect("write");
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "patchgap".as_ref(),
+            "audit".as_ref(),
+            "--known-hosts".as_ref(),
+            known.as_os_str(),
+            "--ssh-config".as_ref(),
+            config.as_os_str(),
+        ])
+        .expect("command line");
+        let crate::cli::Command::Audit(audit) = cli.command;
+        let options = FleetOptions::from_args(
+            &audit.ssh,
+            &ProbeArgs::default(),
+            None,
+            None,
+            crate::deploy::parse_report,
+        )
+        .expect("bad bytes do not fail the run");
+        let (events, mut received) = mpsc::unbounded_channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let outcomes = runtime.block_on(audit_fleet(Vec::new(), options, events));
+        assert!(outcomes.is_empty());
+        let mut warnings = Vec::new();
+        while let Ok(event) = received.try_recv() {
+            if let FleetEvent::Warning(message) = event {
+                warnings.push(message);
+            }
+        }
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("known_hosts") && warnings[0].contains("line 1"));
+        assert!(warnings[1].contains("ssh config") && warnings[1].contains("line 2"));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Tally {
     pub done: usize,
     pub failed: usize,
     pub in_flight: HashSet<String>,
+    /// The run's warnings, in the order they came.
+    pub warnings: Vec<String>,
 }
 
 impl Tally {
@@ -33,6 +35,7 @@ impl Tally {
                 self.in_flight.insert(host.clone());
             }
             FleetEvent::HostPhase { .. } => {}
+            FleetEvent::Warning(message) => self.warnings.push(message.clone()),
             FleetEvent::HostFinished(outcome) => {
                 self.in_flight.remove(&outcome.host);
                 self.done += 1;
@@ -79,6 +82,17 @@ impl Progress {
             let mut tally = Tally::default();
             while let Some(event) = events.recv().await {
                 tally.apply(&event);
+                if let FleetEvent::Warning(message) = &event {
+                    // Warnings are shown even with --quiet or without a terminal: they name
+                    // a file the user has to fix. This reporter owns stderr.
+                    #[allow(clippy::print_stderr)]
+                    bar.suspend(|| {
+                        eprintln!(
+                            "patchgap: warning: {}",
+                            crate::sanitize::for_terminal(message)
+                        )
+                    });
+                }
                 bar.set_length(tally.total as u64);
                 bar.set_position(tally.done as u64);
                 bar.set_message(tally.message());

@@ -1,6 +1,7 @@
 //! The fleet audit over SSH against real hosts of the test fleet: several hosts audited, a
 //! changed host key refused while the others are audited, a killed and a frozen host ending
-//! as unreachable and timeout, and sudo (ops) against no sudo (guest).
+//! as unreachable and timeout, and sudo (ops) against no sudo (guest). Host keys on their
+//! own hosts: a host known only by its ecdsa key, and a host presenting a certificate.
 
 // Per-host wall times are printed for the record (see --nocapture).
 #![allow(clippy::print_stderr)]
@@ -268,5 +269,174 @@ fn dead_and_frozen_hosts_fail_alone(fleet: &fleet::Fleet, all: &[SshTarget]) {
     assert!(
         frozen.starts_with("Timeout") && frozen.contains("--host-timeout"),
         "{frozen}"
+    );
+}
+
+/// known_hosts text holding only the lines of `fleet`'s known_hosts for `host` whose key
+/// type is `kind`.
+fn recorded_lines(fleet: &fleet::Fleet, host: &str, kind: &str) -> String {
+    let text = std::fs::read_to_string(fleet.known_hosts()).expect("known_hosts");
+    let prefix = format!("[127.0.0.1]:{} {kind} ", fleet.host(host).port);
+    let lines: String = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!lines.is_empty(), "no {kind} line for {host}: {text}");
+    lines
+}
+
+fn run_ssh_keygen(args: &[&str]) {
+    let out = std::process::Command::new("ssh-keygen")
+        .args(args)
+        .output()
+        .expect("run ssh-keygen");
+    assert!(
+        out.status.success(),
+        "ssh-keygen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Regression: russh preferred ed25519, so a host recorded only by its ecdsa key was refused
+/// as unknown, and --accept-new-host-keys silently recorded its ed25519 key. Now the
+/// recorded type is offered first: the host connects and nothing is written. A host recorded
+/// only under a type its server does not have is refused, never recorded.
+#[test]
+fn a_host_known_only_by_its_ecdsa_key_connects_and_nothing_is_recorded() {
+    let Some(fleet) = fleet::Fleet::up("hostkeys-ecdsa", 1) else {
+        return;
+    };
+    let ecdsa_only = fleet.dir().join("known_hosts.ecdsa");
+    let recorded = recorded_lines(&fleet, "h01", "ecdsa-sha2-nistp256");
+    std::fs::write(&ecdsa_only, &recorded).expect("write");
+    for accept_new in [false, true] {
+        let opts = options_accepting(&fleet, &ecdsa_only, 60, accept_new);
+        let outcome = audit(vec![target(&fleet, "h01", "root")], opts);
+        assert_eq!(
+            state(&outcome[0]),
+            "audited partial=false",
+            "accept_new={accept_new}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&ecdsa_only).expect("read"),
+            recorded,
+            "nothing recorded (accept_new={accept_new})"
+        );
+    }
+
+    // A p521 key the host does not have: no recorded type can be negotiated.
+    let other = fleet.dir().join("other_p521");
+    let _ = std::fs::remove_file(&other);
+    run_ssh_keygen(&[
+        "-q",
+        "-t",
+        "ecdsa",
+        "-b",
+        "521",
+        "-N",
+        "",
+        "-C",
+        "",
+        "-f",
+        other.to_str().expect("utf-8 path"),
+    ]);
+    let public = std::fs::read_to_string(other.with_extension("pub")).expect("p521 key");
+    let p521_only = fleet.dir().join("known_hosts.p521");
+    let text = format!("[127.0.0.1]:{} {public}", fleet.host("h01").port);
+    std::fs::write(&p521_only, &text).expect("write");
+    let opts = options_accepting(&fleet, &p521_only, 60, true);
+    let refused = state(&audit(vec![target(&fleet, "h01", "root")], opts)[0]);
+    assert!(
+        refused.starts_with("HostKeyChanged") && refused.contains("known with other key types"),
+        "{refused}"
+    );
+    assert!(refused.contains("ecdsa-sha2-nistp521"), "{refused}");
+    assert_eq!(
+        std::fs::read_to_string(&p521_only).expect("read"),
+        text,
+        "never recorded"
+    );
+}
+
+/// Regression: a host certificate was refused outright. sshd here presents a certificate
+/// for its ed25519 key, signed by a CA of the test: it is trusted through an
+/// `@cert-authority` line alone, and refused when the line names another CA.
+#[test]
+fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
+    let Some(fleet) = fleet::Fleet::up("hostkeys-cert", 1) else {
+        return;
+    };
+    let dir = fleet.dir();
+    let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_string();
+    for ca in ["ca", "wrong_ca"] {
+        let _ = std::fs::remove_file(dir.join(ca));
+        let _ = std::fs::remove_file(dir.join(format!("{ca}.pub")));
+        run_ssh_keygen(&["-q", "-t", "ed25519", "-N", "", "-C", ca, "-f", &path(ca)]);
+    }
+    let host_key = fleet.ssh_ok("h01", "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    std::fs::write(dir.join("h01_ed25519.pub"), host_key).expect("write");
+    run_ssh_keygen(&[
+        "-q",
+        "-s",
+        &path("ca"),
+        "-h",
+        "-n",
+        "127.0.0.1",
+        "-I",
+        "h01",
+        "-V",
+        "-1h:+1d",
+        &path("h01_ed25519.pub"),
+    ]);
+    let certificate = std::fs::read(dir.join("h01_ed25519-cert.pub")).expect("certificate");
+    let out = fleet.ssh_with_input(
+        "h01",
+        "cat > /etc/ssh/ssh_host_ed25519_key-cert.pub \
+         && echo 'HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub' \
+            > /etc/ssh/sshd_config.d/cert.conf \
+         && systemctl restart ssh",
+        &certificate,
+    );
+    assert!(
+        out.status.success(),
+        "install the certificate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let port = fleet.host("h01").port;
+    let authority = |ca: &str| {
+        let public = std::fs::read_to_string(dir.join(format!("{ca}.pub"))).expect("ca key");
+        let file = dir.join(format!("known_hosts.{ca}"));
+        let text = format!("@cert-authority [127.0.0.1]:{port} {public}");
+        std::fs::write(&file, &text).expect("write");
+        (file, text)
+    };
+    let (trusted_file, trusted_text) = authority("ca");
+    let outcome = audit(
+        vec![target(&fleet, "h01", "root")],
+        options_accepting(&fleet, &trusted_file, 60, true),
+    );
+    assert_eq!(state(&outcome[0]), "audited partial=false");
+    assert_eq!(
+        std::fs::read_to_string(&trusted_file).expect("read"),
+        trusted_text,
+        "a host a CA vouches for is not recorded"
+    );
+
+    let (wrong_file, wrong_text) = authority("wrong_ca");
+    let outcome = audit(
+        vec![target(&fleet, "h01", "root")],
+        options_accepting(&fleet, &wrong_file, 60, true),
+    );
+    let refused = state(&outcome[0]);
+    assert!(
+        refused.starts_with("HostKeyChanged") && refused.contains("which no @cert-authority"),
+        "{refused}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&wrong_file).expect("read"),
+        wrong_text,
+        "never recorded"
     );
 }

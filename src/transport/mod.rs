@@ -14,10 +14,11 @@ mod target;
 
 pub use auth::{Credentials, PassphrasePrompt};
 pub use exec::{Exec, ExecChannel, ExecEvent, RusshExec};
-pub use known_hosts::{HostKeyCheck, KnownHosts, fingerprint};
+pub use known_hosts::{HostKeyAlgorithms, HostKeyCheck, KnownHosts, fingerprint};
 pub use pattern::{pattern_list_match, wildcard_match};
 pub use session::{
     ConnectError, Connection, HostKeyChecker, JumpPool, SessionOptions, client_config, connect,
+    host_config,
 };
 pub use ssh_config::{HostSettings, SshConfig};
 pub use target::{Endpoint, Resolver, Route, SshTarget};

@@ -6,17 +6,19 @@
 //! session, so no `ssh` binary is involved and each hop's host key is checked here. Jump
 //! sessions are shared by all the targets behind them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::PublicKeyOrCertificate;
+use russh::{Preferred, SshId};
 use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 
 use super::auth::Credentials;
-use super::known_hosts::{HostKeyCheck, KnownHosts, fingerprint};
+use super::known_hosts::{HostKeyAlgorithms, HostKeyCheck, KnownHosts, fingerprint};
 use super::target::{Endpoint, Route};
 use crate::outcome::{Failure, Phase};
 
@@ -40,6 +42,35 @@ pub fn client_config() -> client::Config {
         keepalive_interval: Some(Duration::from_secs(10)),
         keepalive_max: 3,
         ..client::Config::default()
+    }
+}
+
+/// `base` with the host key algorithms of one host: the types known_hosts records for it
+/// first, and certificates when an `@cert-authority` line covers it (see
+/// [`KnownHosts::host_key_algorithms`]). russh's `Config` is not `Clone`, hence the copy
+/// field by field.
+pub fn host_config(base: &client::Config, algorithms: HostKeyAlgorithms) -> client::Config {
+    let client_id = match &base.client_id {
+        SshId::Standard(id) => SshId::Standard(id.clone()),
+        SshId::Raw(id) => SshId::Raw(id.clone()),
+    };
+    client::Config {
+        client_id,
+        limits: base.limits.clone(),
+        window_size: base.window_size,
+        maximum_packet_size: base.maximum_packet_size,
+        channel_buffer_size: base.channel_buffer_size,
+        preferred: Preferred {
+            key: Cow::Owned(algorithms.keys),
+            host_key_certificates: Cow::Owned(algorithms.certificates),
+            ..base.preferred.clone()
+        },
+        inactivity_timeout: base.inactivity_timeout,
+        keepalive_interval: base.keepalive_interval,
+        keepalive_max: base.keepalive_max,
+        anonymous: base.anonymous,
+        gex: base.gex.clone(),
+        nodelay: base.nodelay,
     }
 }
 
@@ -182,6 +213,10 @@ async fn open_hop(
     mut phase: impl FnMut(Phase),
 ) -> Result<Handle<HostKeyChecker>, ConnectError> {
     let (checker, refusal) = HostKeyChecker::new(hop, options);
+    let config = Arc::new(host_config(
+        &options.ssh,
+        options.known_hosts.host_key_algorithms(&hop.host, hop.port),
+    ));
     let handshake = async {
         match via {
             None => {
@@ -194,7 +229,7 @@ async fn open_hop(
                         )
                     })?;
                 let _ = tcp.set_nodelay(true);
-                client::connect_stream(options.ssh.clone(), tcp, checker).await
+                client::connect_stream(config.clone(), tcp, checker).await
             }
             Some(previous) => {
                 let channel = previous
@@ -211,7 +246,7 @@ async fn open_hop(
                             format!("the jump host could not reach {what}: {err}"),
                         )
                     })?;
-                client::connect_stream(options.ssh.clone(), channel.into_stream(), checker).await
+                client::connect_stream(config.clone(), channel.into_stream(), checker).await
             }
         }
         .map_err(|err| {
@@ -277,72 +312,120 @@ impl HostKeyChecker {
         (checker, refusal)
     }
 
-    /// Decides on `key`; `Err` carries why it is refused.
-    fn judge(&self, key: &russh::keys::PublicKey) -> Result<(), ConnectError> {
-        let name = if self.port == 22 {
+    /// `host` as known_hosts names it, for messages.
+    fn name(&self) -> String {
+        if self.port == 22 {
             self.host.clone()
         } else {
             format!("[{}]:{}", self.host, self.port)
+        }
+    }
+
+    /// Decides on what the server presented; `Err` carries why it is refused.
+    fn judge(&self, presented: &PublicKeyOrCertificate) -> Result<(), ConnectError> {
+        let (key, check) = match presented {
+            PublicKeyOrCertificate::PublicKey { key, .. } => (
+                key.clone(),
+                self.known_hosts.check(&self.host, self.port, key),
+            ),
+            PublicKeyOrCertificate::Certificate(certificate) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let key = russh::keys::PublicKey::new(certificate.public_key().clone(), "");
+                let check =
+                    self.known_hosts
+                        .check_certificate(&self.host, self.port, certificate, now);
+                (key, check)
+            }
         };
-        let print = fingerprint(key);
-        match self.known_hosts.check(&self.host, self.port, key) {
-            HostKeyCheck::Trusted => Ok(()),
-            HostKeyCheck::Changed { file, line } => Err(ConnectError::new(
-                Failure::HostKeyChanged,
-                format!(
-                    "HOST KEY CHANGED for {name}: it now presents {} {print}, unlike line {line} \
-                     of {}. Someone may be intercepting the connection, or the host was \
-                     reinstalled. Verify the new key out of band, then remove the old line \
-                     (ssh-keygen -R '{name}')",
-                    key.algorithm(),
-                    file.display()
-                ),
-            )),
-            HostKeyCheck::Revoked { file, line } => Err(ConnectError::new(
-                Failure::HostKeyChanged,
-                format!(
-                    "{name} presents {print}, a key marked @revoked at line {line} of {}",
-                    file.display()
-                ),
-            )),
-            HostKeyCheck::Unknown { .. } if self.accept_new => self
+        if check == HostKeyCheck::Unknown && self.accept_new {
+            return self
                 .known_hosts
-                .record(&self.host, self.port, key)
+                .record(&self.host, self.port, &key)
                 .map(|_| ())
                 .map_err(|err| {
                     ConnectError::new(
                         Failure::HostKeyUnknown,
-                        format!("cannot record the host key of {name}: {err}"),
+                        format!("cannot record the host key of {}: {err}", self.name()),
                     )
-                }),
-            HostKeyCheck::Unknown {
-                other_types,
-                cert_authority,
-            } => {
-                let mut message = format!(
-                    "the host key of {name} is not known ({} {print}); if that is the right \
-                     key, run with --accept-new-host-keys, or add it with \
-                     `ssh-keyscan -p {} {} >> ~/.ssh/known_hosts`",
-                    key.algorithm(),
-                    self.port,
-                    self.host
-                );
-                if !other_types.is_empty() {
-                    message.push_str(&format!(
-                        " (keys of other types are recorded: {})",
-                        other_types.join(", ")
-                    ));
-                }
-                if cert_authority {
-                    message.push_str(
-                        " (an @cert-authority line covers this host, but patchgap does not \
-                         support host certificates)",
-                    );
-                }
-                Err(ConnectError::new(Failure::HostKeyUnknown, message))
-            }
+                });
+        }
+        match refusal(&self.name(), &self.host, self.port, &key, check) {
+            None => Ok(()),
+            Some(refused) => Err(refused),
         }
     }
+}
+
+/// Why a host is refused, for the report, or `None` when it is trusted.
+fn refusal(
+    name: &str,
+    host: &str,
+    port: u16,
+    key: &russh::keys::PublicKey,
+    check: HostKeyCheck,
+) -> Option<ConnectError> {
+    let print = fingerprint(key);
+    let offered = key.algorithm();
+    let (failure, message) = match check {
+        HostKeyCheck::Trusted => return None,
+        HostKeyCheck::Changed { file, line } => (
+            Failure::HostKeyChanged,
+            format!(
+                "HOST KEY CHANGED for {name}: it now presents {offered} {print}, unlike line \
+                 {line} of {}. Someone may be intercepting the connection, or the host was \
+                 reinstalled. Verify the new key out of band, then remove the old line \
+                 (ssh-keygen -R '{name}')",
+                file.display()
+            ),
+        ),
+        HostKeyCheck::Revoked { file, line } => (
+            Failure::HostKeyChanged,
+            format!(
+                "{name} presents {offered} {print}, a key (or a certificate signed by a CA) \
+                 marked @revoked at line {line} of {}",
+                file.display()
+            ),
+        ),
+        HostKeyCheck::OtherTypes { recorded } => (
+            Failure::HostKeyChanged,
+            format!(
+                "{name} is known with other key types ({}); the server offered {offered} \
+                 {print}. patchgap offers the recorded types first, so the server no longer \
+                 has a key of a recorded type, or someone is intercepting the connection. If \
+                 the host really changed keys, verify the new key out of band, then replace \
+                 its lines (ssh-keygen -R '{name}', then ssh-keyscan -p {port} {host}); \
+                 --accept-new-host-keys never records a key for a known host",
+                recorded.join(", ")
+            ),
+        ),
+        HostKeyCheck::CertificateExpected => (
+            Failure::HostKeyUnknown,
+            format!(
+                "an @cert-authority line covers {name}, but it presented a plain {offered} \
+                 key {print} and no certificate; configure a HostCertificate in its sshd, or \
+                 record the key in known_hosts after verifying it out of band \
+                 (--accept-new-host-keys does not record keys of hosts a CA covers)"
+            ),
+        ),
+        HostKeyCheck::CertificateInvalid { reason } => (
+            Failure::HostKeyChanged,
+            format!(
+                "{name} presented a host certificate for {offered} key {print} that is not \
+                 trusted: {reason}"
+            ),
+        ),
+        HostKeyCheck::Unknown => (
+            Failure::HostKeyUnknown,
+            format!(
+                "the host key of {name} is not known ({offered} {print}); if that is the \
+                 right key, run with --accept-new-host-keys, or add it with \
+                 `ssh-keyscan -p {port} {host} >> ~/.ssh/known_hosts`"
+            ),
+        ),
+    };
+    Some(ConnectError::new(failure, message))
 }
 
 impl client::Handler for HostKeyChecker {
@@ -352,17 +435,7 @@ impl client::Handler for HostKeyChecker {
         &mut self,
         server_key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let verdict = match server_key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => self.judge(key),
-            PublicKeyOrCertificate::Certificate(_) => Err(ConnectError::new(
-                Failure::HostKeyUnknown,
-                format!(
-                    "{} presents a host certificate; patchgap does not support host \
-                     certificates, record the host's plain key in known_hosts",
-                    self.host
-                ),
-            )),
-        };
+        let verdict = self.judge(server_key);
         match verdict {
             Ok(()) => Ok(true),
             Err(refusal) => {

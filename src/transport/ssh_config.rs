@@ -3,6 +3,10 @@
 //! and `ProxyJump`. As in OpenSSH the first value obtained for a keyword wins, except
 //! `IdentityFile`, which accumulates. `Include` is read in place. `Match` blocks are not
 //! evaluated: their settings never apply. Other keywords are ignored.
+//!
+//! A line that is not UTF-8 is skipped with a warning instead of failing the run (OpenSSH
+//! itself would refuse the file; a fleet run should not stop for one stray byte). The
+//! warnings are kept for the caller to report ([`SshConfig::warnings`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,6 +17,10 @@ use super::pattern::{pattern_list_match, wildcard_match};
 #[derive(Debug, Clone, Default)]
 pub struct SshConfig {
     blocks: Vec<Block>,
+    /// Lines skipped while reading, for the run's report.
+    warnings: Vec<String>,
+    /// Files read so far, `Include`d ones too (bounded by [`MAX_FILES`]).
+    files_read: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -45,9 +53,20 @@ impl SshConfig {
 
     /// Config text without `Include` support (no directory to resolve it against).
     pub fn parse(text: &str) -> Self {
+        Self::from_bytes(text.as_bytes())
+    }
+
+    /// Raw config bytes without `Include` support; lines that are not UTF-8 are skipped with
+    /// a warning.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
         let mut config = Self::empty();
-        config.parse_into(text, None, 0);
+        config.parse_into(bytes, Path::new("(config text)"), None, 0);
         config
+    }
+
+    /// What was skipped while reading, for the run's report.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     fn empty() -> Self {
@@ -56,13 +75,27 @@ impl SshConfig {
                 patterns: None,
                 options: Vec::new(),
             }],
+            warnings: Vec::new(),
+            files_read: 0,
         }
     }
 
     fn read_file(&mut self, path: &Path, base: &Path, depth: usize) -> io::Result<()> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                self.parse_into(&text, Some(base), depth);
+        if self.files_read >= MAX_FILES {
+            if self.files_read == MAX_FILES {
+                self.warnings.push(format!(
+                    "ssh config: more than {MAX_FILES} files read through Include; {} and \
+                     later includes skipped",
+                    path.display()
+                ));
+                self.files_read += 1;
+            }
+            return Ok(());
+        }
+        self.files_read += 1;
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                self.parse_into(&bytes, path, Some(base), depth);
                 Ok(())
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -75,9 +108,23 @@ impl SshConfig {
 
     /// Appends the blocks of `text`. An `Include` is read in place, as OpenSSH does, with
     /// relative paths under `base` (the directory of the user's config).
-    fn parse_into(&mut self, text: &str, base: Option<&Path>, depth: usize) {
+    /// Lines that are not UTF-8 are skipped with a warning (at most
+    /// [`MAX_WARNINGS_PER_FILE`] per file, then a count).
+    fn parse_into(&mut self, bytes: &[u8], origin: &Path, base: Option<&Path>, depth: usize) {
         let mut in_match = false;
-        for line in text.lines() {
+        let mut bad = 0usize;
+        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let Ok(line) = std::str::from_utf8(raw) else {
+                bad += 1;
+                if bad <= MAX_WARNINGS_PER_FILE {
+                    self.warnings.push(format!(
+                        "ssh config {} line {}: not valid UTF-8, line skipped",
+                        origin.display(),
+                        index + 1
+                    ));
+                }
+                continue;
+            };
             let Some((keyword, value)) = split_line(line) else {
                 continue;
             };
@@ -108,6 +155,13 @@ impl SshConfig {
                     }
                 }
             }
+        }
+        if bad > MAX_WARNINGS_PER_FILE {
+            self.warnings.push(format!(
+                "ssh config {}: {} more lines that are not valid UTF-8 skipped",
+                origin.display(),
+                bad - MAX_WARNINGS_PER_FILE
+            ));
         }
     }
 
@@ -146,6 +200,13 @@ impl SshConfig {
 
 /// OpenSSH's own limit on nested `Include`s.
 const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Files read for one config, `Include`d ones too: a file that includes itself twice would
+/// otherwise be read 2^16 times within the depth limit.
+const MAX_FILES: usize = 256;
+
+/// Warnings kept per file for lines that are not UTF-8; the rest are counted in one line.
+const MAX_WARNINGS_PER_FILE: usize = 5;
 
 /// The files an `Include` pattern names, sorted; wildcards in the file name only.
 fn include_files(pattern: &str, base: &Path) -> Vec<PathBuf> {
@@ -243,6 +304,7 @@ pub struct Tokens<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const CONFIG: &str = "\
 # global defaults apply to every host, but only where nothing earlier set the keyword
@@ -316,6 +378,101 @@ Host *
                 .resolve("x"),
             HostSettings::default()
         );
+    }
+
+    /// Regression: one byte that is not UTF-8 made the whole config unreadable, failing
+    /// the run.
+    #[test]
+    fn lines_that_are_not_utf8_are_skipped_with_a_warning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = dir.path().join("config");
+        std::fs::write(
+            &main,
+            b"Host web1\n  User caf\xe9\n  Port 2200\nHost *\n  User ok\n",
+        )
+        .expect("write");
+        let config = SshConfig::load(&main).expect("load");
+        let settings = config.resolve("web1");
+        assert_eq!(settings.port, Some(2200));
+        assert_eq!(
+            settings.user.as_deref(),
+            Some("ok"),
+            "the bad line is skipped"
+        );
+        assert_eq!(config.warnings().len(), 1, "{:?}", config.warnings());
+        assert!(
+            config.warnings()[0].contains("line 2") && config.warnings()[0].contains("config"),
+            "{:?}",
+            config.warnings()
+        );
+    }
+
+    #[test]
+    fn a_file_including_itself_is_read_a_bounded_number_of_times() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = dir.path().join("config");
+        std::fs::write(&main, "Include config\nInclude config\nIdentityFile k\n").expect("write");
+        let config = SshConfig::load(&main).expect("load");
+        assert_eq!(config.resolve("x").identity_files.len(), MAX_FILES);
+        assert_eq!(config.warnings().len(), 1, "{:?}", config.warnings());
+    }
+
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256)
+    }
+
+    /// Lines that look like config lines, with random damage.
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        let word = prop_oneof![
+            Just(b"Host".to_vec()),
+            Just(b"Match".to_vec()),
+            Just(b"Include".to_vec()),
+            Just(b"HostName".to_vec()),
+            Just(b"Port=".to_vec()),
+            Just(b"ProxyJump".to_vec()),
+            Just(b"IdentityFile".to_vec()),
+            Just(b"\"".to_vec()),
+            Just(b"=".to_vec()),
+            Just(b"!web*".to_vec()),
+            Just("\u{e9}\u{3000}".as_bytes().to_vec()),
+            prop::collection::vec(any::<u8>(), 0..20),
+        ];
+        prop::collection::vec(word, 0..5).prop_map(|words| words.join(&b' '))
+    }
+
+    fn assert_bounded(config: &SshConfig, lines: usize) -> Result<(), TestCaseError> {
+        let options: usize = config.blocks.iter().map(|b| b.options.len()).sum();
+        prop_assert!(config.blocks.len() <= lines + 1);
+        prop_assert!(options <= lines);
+        prop_assert!(config.warnings().len() <= MAX_WARNINGS_PER_FILE + 1);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_stay_bounded(
+            bytes in prop::collection::vec(any::<u8>(), 0..2048),
+            alias in "[a-z0-9.*!]{0,8}",
+        ) {
+            let config = SshConfig::from_bytes(&bytes);
+            assert_bounded(&config, bytes.split(|&b| b == b'\n').count())?;
+            let _ = config.resolve(&alias);
+        }
+
+        #[test]
+        fn arbitrary_lines_never_panic_and_stay_bounded(
+            lines in prop::collection::vec(line(), 0..40),
+            alias in "[a-z0-9.*!]{0,8}",
+        ) {
+            let config = SshConfig::from_bytes(&lines.join(&b'\n'));
+            assert_bounded(&config, lines.len().max(1))?;
+            let _ = config.resolve(&alias);
+        }
     }
 
     #[test]
