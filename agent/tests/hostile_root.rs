@@ -8,16 +8,20 @@
 //! a safety net: it must finish, name the container's database unusable and why, and
 //! still report the container's process. The fake roots live under Cargo's target tmpdir,
 //! outside `/tmp` and `/var/tmp`, which the default ignore rules set aside.
+//!
+//! The maps comparison is checked on a fixture `/proc`, where a mapping's path can be made
+//! to lead, through a link, to a host file with the mapped inode.
 
 #![allow(clippy::print_stderr)]
 
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use patchgap_probe::report::{FindingKind, Report};
+use patchgap_probe::report::{FindingKind, NowAtPath, Report};
+use patchgap_probe::{IgnoreRules, Options, Roots, collect};
 
 /// The library the container's process maps, as the process names it.
 const VICTIM: &str = "/opt/victim/libvictim.so.1";
@@ -319,5 +323,148 @@ fn file_list_linked_to_dev_zero_is_skipped() {
         r.warnings.iter().all(|w| !w.contains(&c.pid.to_string())),
         "{:#?}",
         r.warnings
+    );
+}
+
+/// A fixture host: `/proc` entries of processes whose roots are directories of it.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let f = Fixture {
+            dir: tempfile::Builder::new()
+                .prefix("maps-")
+                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .expect("tempdir"),
+        };
+        f.write("proc/stat", "cpu 1 2 3\nbtime 1700000000\n");
+        fs::create_dir_all(f.p("proc/self/ns")).expect("self");
+        symlink("pid:[4026531836]", f.p("proc/self/ns/pid")).expect("self ns");
+        f
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.p(rel);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(p, text).expect("write");
+    }
+
+    /// A process of another PID namespace, in mount namespace `mnt`, rooted at `root`
+    /// (relative to the fixture), mapping the inode of `file` under the name `shown`.
+    fn process(&self, pid: u32, mnt: &str, root: &str, file: &Path, shown: &str) {
+        let m = fs::metadata(file).expect("mapped file");
+        let dev = m.dev();
+        let (major, minor) = (
+            ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+            (dev & 0xff) | ((dev >> 12) & !0xff),
+        );
+        let base = format!("proc/{pid}");
+        self.write(
+            &format!("{base}/stat"),
+            &format!("{pid} (evil) S 1 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0"),
+        );
+        self.write(
+            &format!("{base}/maps"),
+            &format!(
+                "1000-2000 r-xp 00000000 {major:02x}:{minor:02x} {} {shown}\n",
+                m.ino()
+            ),
+        );
+        self.write(&format!("{base}/cgroup"), "0::/\n");
+        fs::create_dir_all(self.p(&format!("{base}/ns"))).expect("ns");
+        fs::create_dir_all(self.p(&format!("{base}/fd"))).expect("fd");
+        symlink("pid:[4026532999]", self.p(&format!("{base}/ns/pid"))).expect("pidns");
+        symlink(mnt, self.p(&format!("{base}/ns/mnt"))).expect("mntns");
+        symlink("/usr/bin/evil", self.p(&format!("{base}/exe"))).expect("exe");
+        symlink(self.p(root), self.p(&format!("{base}/root"))).expect("root");
+    }
+
+    fn scan(&self) -> Report {
+        collect(&Options {
+            roots: Roots::fixture(self.dir.path()),
+            ignore: IgnoreRules::new(false, &[]).expect("no rules"),
+            integrity: None,
+        })
+    }
+}
+
+/// The one finding of `pid`, which must be reported.
+fn only_finding(r: &Report, pid: u32) -> (FindingKind, &str, NowAtPath, Option<&str>) {
+    let p = r
+        .processes
+        .iter()
+        .find(|p| p.pid == pid)
+        .unwrap_or_else(|| panic!("the stale mapping of {pid} is not reported: {r:#?}"));
+    assert_eq!(p.findings.len(), 1, "{:#?}", p.findings);
+    let f = &p.findings[0];
+    (f.kind, f.path.as_str(), f.now_at_path, f.package.as_deref())
+}
+
+/// A container maps a library at a path that, inside the container, is a link to
+/// `/etc/passwd`, and its maps line names the inode of the host's `/etc/passwd`. In the
+/// container's own view that path leads to its own `/etc/passwd`, another file: the
+/// mapping is stale. Followed from the probe's root, the link would lead to the host's
+/// file and make the mapping look current.
+#[test]
+fn mapped_paths_are_compared_inside_the_process_root() {
+    let h = Fixture::new();
+    h.write(
+        "c1/var/lib/dpkg/status",
+        "Package: evil\nStatus: install ok installed\nArchitecture: all\nVersion: 1\n\n",
+    );
+    h.write("c1/var/lib/dpkg/info/evil.list", "/usr/lib/libevil.so\n");
+    h.write("c1/etc/passwd", "root:x:0:0::/:/bin/sh\n");
+    fs::create_dir_all(h.p("c1/usr/lib")).expect("mkdir");
+    symlink("/etc/passwd", h.p("c1/usr/lib/libevil.so")).expect("link");
+    h.process(
+        10,
+        "mnt:[4026532500]",
+        "c1",
+        Path::new("/etc/passwd"),
+        "/usr/lib/libevil.so",
+    );
+    let r = h.scan();
+    assert_eq!(
+        only_finding(&r, 10),
+        (
+            FindingKind::MapReplaced,
+            "/usr/lib/libevil.so",
+            NowAtPath::AnotherFile,
+            Some("evil")
+        )
+    );
+}
+
+/// Two chroots in one mount namespace (`unshare -Ur` and `chroot` make one) see different
+/// files at the same path: one process's answer must not be taken for the other's.
+#[test]
+fn chroots_sharing_a_mount_namespace_are_compared_each_in_its_own_root() {
+    let h = Fixture::new();
+    h.write("c1/usr/lib/libx.so", "one");
+    h.write("c2/usr/lib/libx.so", "two");
+    let mapped = h.p("c1/usr/lib/libx.so");
+    // Both map c1's file: current for the first, replaced for the second.
+    h.process(10, "mnt:[4026532500]", "c1", &mapped, "/usr/lib/libx.so");
+    h.process(11, "mnt:[4026532500]", "c2", &mapped, "/usr/lib/libx.so");
+    let r = h.scan();
+    assert!(
+        r.processes.iter().all(|p| p.pid != 10),
+        "current mapping reported: {:#?}",
+        r.processes
+    );
+    assert_eq!(
+        only_finding(&r, 11),
+        (
+            FindingKind::MapReplaced,
+            "/usr/lib/libx.so",
+            NowAtPath::AnotherFile,
+            None
+        )
     );
 }

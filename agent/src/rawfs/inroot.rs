@@ -70,6 +70,12 @@ impl Root {
         Ok(Root { fd, confined })
     }
 
+    /// `(st_dev, st_ino)` of the root directory.
+    pub fn id(&self) -> io::Result<(u64, u64)> {
+        let st = rustix::fs::fstat(&self.fd)?;
+        Ok((st.st_dev, st.st_ino))
+    }
+
     /// Opens `path` (absolute or not, it is taken inside the root).
     fn open_in(&self, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
         let rel = path.strip_prefix("/").unwrap_or(path);
