@@ -195,9 +195,8 @@ impl Database {
     /// A whole file of the database, at most `cap` bytes.
     fn read(&self, name: &str, cap: u64) -> Result<Vec<u8>, DpkgError> {
         let (shown, inside) = self.admin_file(name);
-        let mut buf = FileBuf::default();
         self.root()
-            .and_then(|r| r.read(&inside, cap, &mut buf).map(<[u8]>::to_vec))
+            .and_then(|r| r.read(&inside, cap))
             .map_err(read_err(&shown))
     }
 
@@ -398,11 +397,9 @@ impl Database {
         names: &[&str],
     ) -> Result<HashMap<String, LoggedChange>, DpkgError> {
         let shown = under(&self.fs_root, Path::new(LOG_FILE));
-        let mut buf = FileBuf::default();
-        let read = self.root().and_then(|r| {
-            r.read(Path::new(LOG_FILE), LOG_MAX, &mut buf)
-                .map(<[u8]>::to_vec)
-        });
+        let read = self
+            .root()
+            .and_then(|r| r.read(Path::new(LOG_FILE), LOG_MAX));
         match read {
             Ok(bytes) => Ok(parse_dpkg_log(&String::from_utf8_lossy(&bytes), names)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HashMap::new()),

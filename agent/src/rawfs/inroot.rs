@@ -9,7 +9,7 @@
 //! a link as the last component is refused, opening never waits (`O_NONBLOCK`), only
 //! regular files are read, and each read has a cap.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 use rustix::fd::{AsFd, OwnedFd};
@@ -135,6 +135,11 @@ impl Root {
     /// Opens the regular file at `path` for reading, refusing a final link, anything
     /// but a regular file and a file announced over `cap` bytes.
     pub fn open_file(&self, path: &Path, cap: u64) -> io::Result<OwnedFd> {
+        Ok(self.open_sized(path, cap)?.0)
+    }
+
+    /// [`Root::open_file`], with the size the file announces.
+    fn open_sized(&self, path: &Path, cap: u64) -> io::Result<(OwnedFd, u64)> {
         let fd = self.open_in(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK)?;
         let st = rustix::fs::fstat(&fd)?;
         let kind = FileType::from_raw_mode(st.st_mode);
@@ -145,13 +150,22 @@ impl Root {
         if size > cap {
             return Err(Refused::TooLarge { size, cap }.into());
         }
-        Ok(fd)
+        Ok((fd, size))
     }
 
-    /// The whole regular file at `path`, at most `cap` bytes.
-    pub fn read<'b>(&self, path: &Path, cap: u64, buf: &'b mut FileBuf) -> io::Result<&'b [u8]> {
-        let fd = self.open_file(path, cap)?;
-        buf.read_fd(&fd, cap)
+    /// The whole regular file at `path`, at most `cap` bytes: read into a buffer of the
+    /// announced size, as `std::fs::read` does, and stopped past the cap if it grows.
+    pub fn read(&self, path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+        let (fd, size) = self.open_sized(path, cap)?;
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
+        std::fs::File::from(fd)
+            .take(cap.saturating_add(1))
+            .read_to_end(&mut data)?;
+        let len = data.len() as u64;
+        if len > cap {
+            return Err(Refused::TooLarge { size: len, cap }.into());
+        }
+        Ok(data)
     }
 
     /// Streams the regular file at `path` to `f` in whole lines (see
@@ -208,15 +222,14 @@ mod tests {
         symlink("/", inner.join("abs")).expect("link");
         symlink("../../..", inner.join("up")).expect("link");
         let root = root_with(&inner);
-        let mut buf = FileBuf::default();
         for path in ["/abs/secret", "up/secret", "/../secret", "/abs/up/secret"] {
-            let got = root.read(Path::new(path), 100, &mut buf).expect(path);
+            let got = root.read(Path::new(path), 100).expect(path);
             assert_eq!(got, b"inside", "{path}");
         }
         // A last component that is a link is refused, even one that stays inside.
         symlink("/etc/hostname", inner.join("status")).expect("link");
         let e = root
-            .read(Path::new("/status"), 100, &mut buf)
+            .read(Path::new("/status"), 100)
             .expect_err("link followed");
         assert!(refusal(&e).contains("symbolic link"), "{e}");
         assert!(root.stat(Path::new("/status"), false).is_ok());
@@ -236,20 +249,13 @@ mod tests {
         let root = root_with(dir.path());
         let mut buf = FileBuf::default();
         // No writer ever opens the FIFO: without O_NONBLOCK the open would wait forever.
-        let e = root
-            .read(Path::new("fifo"), 100, &mut buf)
-            .expect_err("fifo");
+        let e = root.read(Path::new("fifo"), 100).expect_err("fifo");
         assert!(refusal(&e).contains("FIFO"), "{e}");
-        let e = root.read(Path::new("sub"), 100, &mut buf).expect_err("dir");
+        let e = root.read(Path::new("sub"), 100).expect_err("dir");
         assert!(refusal(&e).contains("directory"), "{e}");
-        let e = root.read(Path::new("big"), 999, &mut buf).expect_err("cap");
+        let e = root.read(Path::new("big"), 999).expect_err("cap");
         assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
-        assert_eq!(
-            root.read(Path::new("big"), 1000, &mut buf)
-                .expect("read")
-                .len(),
-            1000
-        );
+        assert_eq!(root.read(Path::new("big"), 1000).expect("read").len(), 1000);
         let mut lines = 0;
         let e = root
             .dir(Path::new("/"))

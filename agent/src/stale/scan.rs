@@ -78,6 +78,8 @@ struct Walk<'a> {
     /// `(st_dev, st_ino)` of the audited filesystem root: processes rooted there are the
     /// host's own (see [`ProcessRoot`]).
     host_root: Option<(u64, u64)>,
+    /// The probe's own mount namespace and root, when it scans the live `/proc`.
+    probe_view: Option<NamespaceKey>,
     proc_dir: OwnedFd,
     want_in_use: bool,
 }
@@ -137,11 +139,21 @@ pub fn scan(roots: &Roots, booted_at: Option<i64>, want_in_use: bool) -> ScanOut
     let host_root = rawfs::stat_at(CWD, &roots.fs)
         .ok()
         .map(|st| (st.st_dev, st.st_ino));
+    let probe_view = link
+        .read_at(CWD, roots.proc_path("self/ns/mnt"))
+        .ok()
+        .and_then(|l| namespace_inode(&l))
+        .zip(rawfs::stat_at(CWD, "/").ok())
+        .map(|(ns, st)| NamespaceKey::Mount {
+            ns,
+            root: (st.st_dev, st.st_ino),
+        });
     let walk = Walk {
         roots,
         booted_at,
         own_pidns,
         host_root,
+        probe_view,
         proc_dir,
         want_in_use,
     };
@@ -258,7 +270,8 @@ fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspe
         (Some(ns), Some(root)) => NamespaceKey::Mount { ns, root },
         _ => NamespaceKey::Process(pid),
     };
-    let mut root = ProcessRoot::new(&dir, root_id, walk.host_root);
+    let mut root = ProcessRoot::new(&dir, root_id, walk.host_root)
+        .in_probe_view(matches!(mnt, NamespaceKey::Mount { .. }) && Some(mnt) == walk.probe_view);
     // Read on first need: most processes are not stale, and only the integrity check
     // wants to know about those.
     let mut pidns: Option<Option<u64>> = None;
