@@ -32,13 +32,7 @@ pub fn collect(opts: &Options) -> Report {
             .map_err(|e| warnings.push(format!("integrity check not done: {e}")))
             .ok()
     });
-    let attributed = stale::attribute(
-        roots,
-        &host_db,
-        scan.processes,
-        &opts.ignore,
-        &self_pids(roots),
-    );
+    let attributed = stale::attribute(&host_db, scan.processes, &opts.ignore, &self_pids(roots));
     let actions = stale::group(&attributed.processes);
     let mut stats = scan.stats;
     let kernel = kernel::collect_with(roots, &host_db);

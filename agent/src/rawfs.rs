@@ -18,6 +18,10 @@ use rustix::fs::{AtFlags, Mode, OFlags, RawDir, Stat};
 use rustix::io::Errno;
 use rustix::path::Arg;
 
+mod inroot;
+
+pub use inroot::{Refused, Root};
+
 /// Initial buffer size: larger than almost every `/proc/PID/maps` and dpkg file list.
 const INITIAL: usize = 64 * 1024;
 
@@ -55,11 +59,6 @@ pub fn stat_at(dir: impl AsFd, path: impl Arg) -> io::Result<Stat> {
     Ok(rustix::fs::statat(dir, path, AtFlags::empty())?)
 }
 
-/// `lstat` of `path` relative to `dir`: the link itself, not its target.
-pub fn lstat_at(dir: impl AsFd, path: impl Arg) -> io::Result<Stat> {
-    Ok(rustix::fs::statat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?)
-}
-
 /// `fstat` of an open file or directory.
 pub fn stat_fd(fd: impl AsFd) -> io::Result<Stat> {
     Ok(rustix::fs::fstat(fd)?)
@@ -92,14 +91,25 @@ impl FileBuf {
     /// The whole file at `path` (relative to `dir`).
     pub fn read_at(&mut self, dir: impl AsFd, path: impl Arg) -> io::Result<&[u8]> {
         let fd = open_file(dir, path)?;
+        self.read_fd(&fd, u64::MAX)
+    }
+
+    /// The whole of the open file `fd`, failing once it passes `cap` bytes: a file can
+    /// grow between the size check and the read.
+    pub fn read_fd(&mut self, fd: &OwnedFd, cap: u64) -> io::Result<&[u8]> {
         self.len = 0;
         loop {
             if self.len == self.data.len() {
                 self.grow();
             }
-            match read_some(&fd, &mut self.data[self.len..])? {
+            match read_some(fd, &mut self.data[self.len..])? {
                 0 => return Ok(&self.data[..self.len]),
-                n => self.len += n,
+                n => {
+                    self.len += n;
+                    if self.len as u64 > cap {
+                        return Err(too_large(self.len as u64, cap));
+                    }
+                }
             }
         }
     }
@@ -110,23 +120,24 @@ impl FileBuf {
         Ok(String::from_utf8_lossy(self.read_at(dir, path)?))
     }
 
-    /// Streams the file at `path` to `f` in chunks that each hold whole lines (the last
-    /// chunk may lack its final newline). Memory stays at the buffer's size however large
-    /// the file: one dpkg file list can be several megabytes.
-    pub fn lines_at(
-        &mut self,
-        dir: impl AsFd,
-        path: impl Arg,
-        mut f: impl FnMut(&[u8]),
-    ) -> io::Result<()> {
-        let fd = open_file(dir, path)?;
+    /// Streams the open file `fd` to `f` in chunks that each hold whole lines (the last
+    /// chunk may lack its final newline), failing once more than `cap` bytes were read
+    /// (the chunks before that were already handed to `f`). Memory stays at the buffer's
+    /// size however large the file: one dpkg file list can be several megabytes.
+    pub fn lines_fd(&mut self, fd: &OwnedFd, cap: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
         // Bytes of an unfinished line carried over from the previous read.
         let mut carry = 0;
+        let mut total: u64 = 0;
         loop {
             if carry == self.data.len() {
                 self.grow();
             }
-            let n = read_some(&fd, &mut self.data[carry..])?;
+            let n = read_some(fd, &mut self.data[carry..])?;
+            total += n as u64;
+            if total > cap {
+                self.len = 0;
+                return Err(too_large(total, cap));
+            }
             if n == 0 {
                 if carry > 0 {
                     f(&self.data[..carry]);
@@ -146,6 +157,11 @@ impl FileBuf {
             }
         }
     }
+}
+
+/// The error for a file over its cap.
+fn too_large(size: u64, cap: u64) -> io::Error {
+    Refused::TooLarge { size, cap }.into()
 }
 
 /// A reused buffer for symbolic link targets.
@@ -256,7 +272,8 @@ mod tests {
         std::fs::write(&p, &text).expect("write");
         let mut buf = FileBuf::default();
         let mut seen = Vec::new();
-        buf.lines_at(CWD, &p, |chunk| {
+        let fd = open_file(CWD, &p).expect("open");
+        buf.lines_fd(&fd, u64::MAX, |chunk| {
             let ends_whole = chunk.ends_with(b"\n") || chunk.ends_with(b"last line");
             assert!(ends_whole, "chunk ends mid-line");
             seen.extend_from_slice(chunk);
@@ -265,7 +282,9 @@ mod tests {
         assert_eq!(seen, text.as_bytes());
         let mut none = 0;
         std::fs::write(&p, "").expect("write");
-        buf.lines_at(CWD, &p, |_| none += 1).expect("stream empty");
+        let fd = open_file(CWD, &p).expect("open");
+        buf.lines_fd(&fd, u64::MAX, |_| none += 1)
+            .expect("stream empty");
         assert_eq!(none, 0);
     }
 
@@ -287,7 +306,6 @@ mod tests {
             .expect("list");
         names.sort();
         assert_eq!(names, ["f", "l"]);
-        assert!(lstat_at(&d, "l").is_ok());
         assert!(stat_at(&d, "l").is_err(), "dangling link followed");
         assert_eq!(
             stat_fd(&d).expect("fstat").st_ino,

@@ -1,24 +1,40 @@
 //! Read access to one dpkg database (`/var/lib/dpkg` under some root: the host's, or a
 //! container's under `/proc/PID/root`). Everything is read directly from the files; no
 //! `dpkg-query` is forked.
+//!
+//! A container's database is in the hands of whoever controls the container, an
+//! unprivileged user included. So every file is opened inside its root (see
+//! [`crate::rawfs::Root`]): only regular files, no link as the last component, each kind
+//! of file under a cap. A database that fails these checks is an error that names the
+//! file and the reason, for the caller to report.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::UNIX_EPOCH;
 
 use super::diversions::Diversions;
 use super::status::{PackageStatus, parse_status};
 use super::usrmerge::other_spelling;
 use crate::parallel::{self, Flow};
-use crate::rawfs::{self, FileBuf};
+use crate::rawfs::{FileBuf, Root};
 use crate::roots::under;
 use rustix::fs::CWD;
 
 /// Where the dpkg database lives relative to the filesystem root.
 pub const ADMIN_DIR: &str = "/var/lib/dpkg";
+
+/// Where dpkg logs its changes relative to the filesystem root.
+const LOG_FILE: &str = "/var/log/dpkg.log";
+
+/// Largest status file read: a few MB on big hosts.
+const STATUS_MAX: u64 = 64 << 20;
+/// Largest diversions file read: a few KB in practice.
+const DIVERSIONS_MAX: u64 = 16 << 20;
+/// Largest info file (`.list`, `.md5sums`) read: the biggest packages list tens of MB.
+pub const INFO_MAX: u64 = 128 << 20;
+/// Largest `dpkg.log` read: it is rotated monthly.
+const LOG_MAX: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DpkgError {
@@ -113,11 +129,14 @@ fn lines_containing<'b>(bytes: &'b [u8], finders: &[memchr::memmem::Finder<'_>])
     lines
 }
 
-/// One dpkg database. Clones share the parsed status file, which several collectors
-/// read in one run.
+/// One dpkg database. Clones share the open root and the parsed status file, which
+/// several collectors read in one run.
 #[derive(Debug, Clone)]
 pub struct Database {
+    fs_root: PathBuf,
     admin: PathBuf,
+    /// The filesystem root, opened once; why not, when it could not be.
+    root: Arc<Result<Root, String>>,
     status: Arc<OnceLock<Vec<PackageStatus>>>,
 }
 
@@ -132,10 +151,26 @@ pub struct LoggedChange {
 }
 
 impl Database {
-    /// The database of the filesystem rooted at `fs_root`.
+    /// The database of the host's filesystem rooted at `fs_root` (`/`, or a fixture's).
+    /// On a kernel without `openat2` its files are opened with `openat`, still never
+    /// through a final link, never a FIFO or device, always under a cap.
     pub fn new(fs_root: &Path) -> Self {
+        Self::open(fs_root, false)
+    }
+
+    /// The database of a root that someone else may control: a container's, at
+    /// `/proc/PID/root`. Nothing is read from it without `openat2`.
+    pub fn contained(fs_root: &Path) -> Self {
+        Self::open(fs_root, true)
+    }
+
+    fn open(fs_root: &Path, confined: bool) -> Self {
+        let root = Root::open(CWD, fs_root, confined)
+            .map_err(|e| format!("cannot open the root {}: {e}", fs_root.display()));
         Database {
+            fs_root: fs_root.to_path_buf(),
             admin: under(fs_root, Path::new(ADMIN_DIR)),
+            root: Arc::new(root),
             status: Arc::default(),
         }
     }
@@ -144,9 +179,35 @@ impl Database {
         &self.admin
     }
 
-    /// True when the root has a dpkg database at all (not Debian-based otherwise).
+    /// The open root, or why it could not be opened.
+    fn root(&self) -> io::Result<&Root> {
+        self.root
+            .as_ref()
+            .as_ref()
+            .map_err(|e| io::Error::other(e.clone()))
+    }
+
+    /// The path as messages name it, and as it is resolved inside the root.
+    fn admin_file(&self, name: &str) -> (PathBuf, PathBuf) {
+        (self.admin.join(name), Path::new(ADMIN_DIR).join(name))
+    }
+
+    /// A whole file of the database, at most `cap` bytes.
+    fn read(&self, name: &str, cap: u64) -> Result<Vec<u8>, DpkgError> {
+        let (shown, inside) = self.admin_file(name);
+        self.root()
+            .and_then(|r| r.read(&inside, cap))
+            .map_err(read_err(&shown))
+    }
+
+    /// True when the root has a dpkg database at all (not Debian-based otherwise): something
+    /// is at `status`. Whether it can be read is for [`Database::status`] to say.
     pub fn exists(&self) -> bool {
-        self.admin.join("status").is_file()
+        let (_, inside) = self.admin_file("status");
+        match self.root().and_then(|r| r.stat(&inside, false)) {
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::NotFound,
+        }
     }
 
     /// Every package paragraph of the status file, parsed on first use.
@@ -154,39 +215,43 @@ impl Database {
         if let Some(parsed) = self.status.get() {
             return Ok(parsed);
         }
-        let path = self.admin.join("status");
-        let text = fs::read(&path).map_err(read_err(&path))?;
+        let text = self.read("status", STATUS_MAX)?;
         let parsed = parse_status(&String::from_utf8_lossy(&text));
         Ok(self.status.get_or_init(|| parsed))
     }
 
     /// The diversions; an absent file means none.
     pub fn diversions(&self) -> Result<Diversions, DpkgError> {
-        let path = self.admin.join("diversions");
-        match fs::read(&path) {
+        match self.read("diversions", DIVERSIONS_MAX) {
             Ok(b) => Ok(Diversions::parse(&String::from_utf8_lossy(&b))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Diversions::default()),
-            Err(e) => Err(read_err(&path)(e)),
+            Err(DpkgError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(Diversions::default())
+            }
+            Err(e) => Err(e),
         }
     }
 
-    /// Path of an info file of a package (`info/NAME.EXT`).
+    /// Path of an info file of a package (`info/NAME.EXT`), for messages.
     pub fn info_file(&self, info_name: &str, ext: &str) -> PathBuf {
         self.admin.join("info").join(format!("{info_name}.{ext}"))
+    }
+
+    /// The whole info file `info/NAME.EXT` of a package, at most [`INFO_MAX`] bytes.
+    pub fn read_info(&self, info_name: &str, ext: &str) -> Result<Vec<u8>, DpkgError> {
+        self.read(&format!("info/{info_name}.{ext}"), INFO_MAX)
     }
 
     /// Unix time of the package's last unpack: dpkg rewrites `NAME.list` on every
     /// install, upgrade and reinstall.
     pub fn changed_at(&self, info_name: &str) -> Option<i64> {
-        let meta = fs::metadata(self.info_file(info_name, "list")).ok()?;
-        let t = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
-        i64::try_from(t.as_secs()).ok()
+        let (_, inside) = self.admin_file(&format!("info/{info_name}.list"));
+        let st = self.root().and_then(|r| r.stat(&inside, false)).ok()?;
+        Some(st.st_mtime)
     }
 
     /// The paths of a package's `.list` file.
     pub fn file_list(&self, info_name: &str) -> Result<Vec<String>, DpkgError> {
-        let path = self.info_file(info_name, "list");
-        let text = fs::read(&path).map_err(read_err(&path))?;
+        let text = self.read_info(info_name, "list")?;
         Ok(String::from_utf8_lossy(&text)
             .lines()
             .filter(|l| !l.is_empty())
@@ -244,8 +309,11 @@ impl Database {
         if wanted.is_empty() {
             return Ok(result);
         }
-        let info = self.admin.join("info");
-        let info_dir = rawfs::open_dir(CWD, &info).map_err(read_err(&info))?;
+        let (info, inside) = self.admin_file("info");
+        let info_dir = self
+            .root()
+            .and_then(|r| r.dir(&inside))
+            .map_err(read_err(&info))?;
         // The lists of the packages in the status file, as dpkg itself reads them: a list
         // left behind by a purged package owns nothing, and no listing of the info
         // directory (thousands of entries) is needed.
@@ -287,7 +355,7 @@ impl Database {
             FileBuf::default,
             |buf, _, name| {
                 let mut hits: Vec<Vec<u8>> = Vec::new();
-                let read = buf.lines_at(&info_dir, name.as_str(), |chunk| {
+                let read = info_dir.lines(Path::new(name), INFO_MAX, buf, |chunk| {
                     for line in lines_containing(chunk, &finders) {
                         if wanted.contains_key(line) {
                             hits.push(line.to_vec());
@@ -321,14 +389,22 @@ impl Database {
         Ok(result)
     }
 
-    /// The last `install`/`upgrade` line of `/var/log/dpkg.log` for each package whose bare
-    /// name is in `names`. The log is rotated, so older changes are simply not found.
-    pub fn logged_changes(fs_root: &Path, names: &[&str]) -> HashMap<String, LoggedChange> {
-        let path = under(fs_root, Path::new("/var/log/dpkg.log"));
-        let Ok(bytes) = fs::read(path) else {
-            return HashMap::new();
-        };
-        parse_dpkg_log(&String::from_utf8_lossy(&bytes), names)
+    /// The last `install`/`upgrade` line of `/var/log/dpkg.log` (under the same root) for
+    /// each package whose bare name is in `names`. The log is rotated, so older changes are
+    /// simply not found; no log means none.
+    pub fn logged_changes(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, LoggedChange>, DpkgError> {
+        let shown = under(&self.fs_root, Path::new(LOG_FILE));
+        let read = self
+            .root()
+            .and_then(|r| r.read(Path::new(LOG_FILE), LOG_MAX));
+        match read {
+            Ok(bytes) => Ok(parse_dpkg_log(&String::from_utf8_lossy(&bytes), names)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HashMap::new()),
+            Err(e) => Err(read_err(&shown)(e)),
+        }
     }
 }
 

@@ -7,7 +7,6 @@
 //! here: a path listed as `/lib/x` is opened through the `/lib -> usr/lib` symlink.
 
 use std::collections::HashMap;
-use std::fs;
 use std::io;
 
 use super::filter::{PathFilter, fnmatch};
@@ -64,24 +63,20 @@ impl Plan {
                 continue;
             }
             let index = u32::try_from(plan.packages.len()).unwrap_or(u32::MAX);
-            let path = db.info_file(&info_name, "md5sums");
-            let md5sums = match fs::read(&path) {
+            let md5sums = match db.read_info(&info_name, "md5sums") {
                 Ok(bytes) => Some(bytes),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(DpkgError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                     plan.without_md5sums.push(info_name.clone());
                     None
                 }
-                Err(source) => {
-                    let err = DpkgError::Read { path, source };
+                Err(err) => {
                     plan.warnings.push(err.to_string());
                     None
                 }
             };
-            let list = match fs::read(db.info_file(&info_name, "list")) {
+            let list = match db.read_info(&info_name, "list") {
                 Ok(bytes) => bytes,
-                Err(source) => {
-                    let path = db.info_file(&info_name, "list");
-                    let err = DpkgError::Read { path, source };
+                Err(err) => {
                     plan.warnings
                         .push(format!("{err}: only its md5sums were checked"));
                     Vec::new()

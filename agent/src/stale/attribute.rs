@@ -8,7 +8,6 @@ use super::scan::{Context, Inspected};
 use crate::dpkg::Database;
 use crate::ignore::IgnoreRules;
 use crate::report::{Finding, FindingKind, IgnoredFinding, PackageChange, Severity, StaleProcess};
-use crate::roots::Roots;
 
 /// Rule name under which deleted open files owned by no package are set aside: programs
 /// keep deleted logs and scratch files open all the time, and no upgrade is behind them.
@@ -29,7 +28,6 @@ pub struct Attributed {
 /// Attributes the scan's candidates. `host_db` is the host's dpkg database; `exclude`
 /// are PIDs whose findings are set aside (the probe itself).
 pub fn attribute(
-    roots: &Roots,
     host_db: &Database,
     inspected: Vec<Inspected>,
     rules: &IgnoreRules,
@@ -68,7 +66,7 @@ pub fn attribute(
     for (ctx, paths) in &wanted {
         let db = match ctx {
             Context::Host => host_db.clone(),
-            Context::Container { root, .. } => Database::new(root),
+            Context::Container { root, .. } => Database::contained(root),
         };
         if !db.exists() {
             out.warnings.push(format!(
@@ -83,7 +81,10 @@ pub fn attribute(
                     owners.insert((ctx.clone(), path), o.package);
                 }
             }
-            Err(e) => out.warnings.push(format!("{}: {e}", ctx.label())),
+            Err(e) => out.warnings.push(format!(
+                "{}: dpkg database unusable, its files are reported as owned by no package: {e}",
+                ctx.label()
+            )),
         }
         dbs.insert(ctx.clone(), db);
     }
@@ -128,7 +129,7 @@ pub fn attribute(
         });
         contexts.push(p.context);
     }
-    out.packages = describe_packages(roots, &dbs, &users, &mut out.warnings);
+    out.packages = describe_packages(&dbs, &users, &mut out.warnings);
     for (proc_, ctx) in out.processes.iter_mut().zip(contexts) {
         proc_.stale_since = stale_since(proc_, ctx.label(), &out.packages);
     }
@@ -147,7 +148,6 @@ fn ignored(p: &Inspected, kind: FindingKind, path: &str, rule: &str) -> IgnoredF
 
 /// Version, last change and previous version of each package behind findings.
 fn describe_packages(
-    roots: &Roots,
     dbs: &HashMap<Context, Database>,
     users: &BTreeMap<(Context, String), u32>,
     warnings: &mut Vec<String>,
@@ -175,11 +175,10 @@ fn describe_packages(
                 .filter(|(c, _)| c == ctx)
                 .map(|(_, n)| bare_name(n))
                 .collect();
-            let root = match ctx {
-                Context::Host => roots.fs.clone(),
-                Context::Container { root, .. } => root.clone(),
-            };
-            Database::logged_changes(&root, &bare)
+            db.logged_changes(&bare).unwrap_or_else(|e| {
+                warnings.push(format!("{}: {e}", ctx.label()));
+                HashMap::new()
+            })
         });
         let logged = log.get(bare_name(name));
         let version = by_name.get(name).cloned().flatten();

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{CWD, FileType};
 
-use super::identity::{Identity, NamespaceKey, StatCache, compare, namespace_inode};
+use super::identity::{Identity, NamespaceKey, ProcessRoot, StatCache, compare, namespace_inode};
 use crate::parallel::{self, Flow};
 use crate::procfs::{cgroup, maps, stat};
 use crate::rawfs::{self, DirBuf, FileBuf, LinkBuf};
@@ -75,6 +75,11 @@ struct Walk<'a> {
     roots: &'a Roots,
     booted_at: Option<i64>,
     own_pidns: Option<u64>,
+    /// `(st_dev, st_ino)` of the audited filesystem root: processes rooted there are the
+    /// host's own (see [`ProcessRoot`]).
+    host_root: Option<(u64, u64)>,
+    /// The probe's own mount namespace and root, when it scans the live `/proc`.
+    probe_view: Option<NamespaceKey>,
     proc_dir: OwnedFd,
     want_in_use: bool,
 }
@@ -131,10 +136,24 @@ pub fn scan(roots: &Roots, booted_at: Option<i64>, want_in_use: bool) -> ScanOut
         return out;
     };
     pids.sort_unstable();
+    let host_root = rawfs::stat_at(CWD, &roots.fs)
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino));
+    let probe_view = link
+        .read_at(CWD, roots.proc_path("self/ns/mnt"))
+        .ok()
+        .and_then(|l| namespace_inode(&l))
+        .zip(rawfs::stat_at(CWD, "/").ok())
+        .map(|(ns, st)| NamespaceKey::Mount {
+            ns,
+            root: (st.st_dev, st.st_ino),
+        });
     let walk = Walk {
         roots,
         booted_at,
         own_pidns,
+        host_root,
+        probe_view,
         proc_dir,
         want_in_use,
     };
@@ -242,15 +261,24 @@ fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspe
         // A zombie: nothing mapped any more.
         return Ok(None);
     }
-    let mnt =
-        namespace(&dir, "ns/mnt", link).map_or(NamespaceKey::Process(pid), NamespaceKey::Mount);
+    // The `root` link leads to the process's root directory: its identity, unlike a path,
+    // tells two chroots apart.
+    let root_id = rawfs::stat_at(&dir, "root")
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino));
+    let mnt = match (namespace(&dir, "ns/mnt", link), root_id) {
+        (Some(ns), Some(root)) => NamespaceKey::Mount { ns, root },
+        _ => NamespaceKey::Process(pid),
+    };
+    let mut root = ProcessRoot::new(&dir, root_id, walk.host_root)
+        .in_probe_view(matches!(mnt, NamespaceKey::Mount { .. }) && Some(mnt) == walk.probe_view);
     // Read on first need: most processes are not stale, and only the integrity check
     // wants to know about those.
     let mut pidns: Option<Option<u64>> = None;
     let mut exe: Option<Option<String>> = None;
     let mut candidates = Vec::new();
     for m in maps::executable_files(&maps_text) {
-        let at_path = cache.lookup(mnt, &dir, m.path);
+        let at_path = cache.lookup(mnt, &mut root, m.path);
         let identity = if m.deleted {
             Identity::Replaced
         } else {
@@ -295,7 +323,7 @@ fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspe
             now_at_path,
         });
     }
-    open_deleted_files(&dir, link, dir_buf, &mut candidates);
+    open_deleted_files(&dir, &mut root, link, dir_buf, &mut candidates);
     if candidates.is_empty() {
         return Ok(None);
     }
@@ -363,6 +391,7 @@ fn still_linked(dir: &OwnedFd, range: &str, is_exe: bool) -> bool {
 /// the maps already decided whether the process could be inspected.
 fn open_deleted_files(
     dir: &OwnedFd,
+    root: &mut ProcessRoot<'_>,
     link: &mut LinkBuf,
     dir_buf: &mut DirBuf,
     candidates: &mut Vec<Candidate>,
@@ -382,10 +411,11 @@ fn open_deleted_files(
         let is_file = rawfs::stat_at(&fd_dir, fd)
             .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile);
         if is_file {
-            let now_at_path = if rawfs::lstat_at(dir, format!("root{path}").as_str()).is_ok() {
-                NowAtPath::AnotherFile
-            } else {
-                NowAtPath::Nothing
+            // Looked up inside the process's root, as its maps are.
+            let now_at_path = match root.get().map(|r| r.stat(Path::new(path), false)) {
+                Some(Ok(_)) => NowAtPath::AnotherFile,
+                Some(Err(e)) if e.kind() != io::ErrorKind::Unsupported => NowAtPath::Nothing,
+                _ => NowAtPath::Unknown,
             };
             candidates.push(Candidate {
                 kind: FindingKind::OpenDeleted,
