@@ -15,7 +15,9 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Programs the fleet tool runs on this machine.
 const TOOLS: &[&str] = &[
@@ -97,6 +99,15 @@ impl Fleet {
         Some(fleet)
     }
 
+    /// One fleet for every test of a binary, booted by the first test that asks (the
+    /// `label` and `count` of that call win). Each test works on hosts of its own, and
+    /// leaves any host it shares (a healthy one) as it found it. A static is never dropped:
+    /// the hosts go down by the fleet's reaper once the test process exits.
+    pub fn shared(label: &str, count: usize) -> Option<&'static Fleet> {
+        static SHARED: OnceLock<Option<Fleet>> = OnceLock::new();
+        SHARED.get_or_init(|| Fleet::up(label, count)).as_ref()
+    }
+
     pub fn hosts(&self) -> &[Host] {
         &self.hosts
     }
@@ -110,6 +121,69 @@ impl Fleet {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// A host's root filesystem as this machine sees it (its overlay): what the host writes
+    /// outside its own tmpfs mounts (`/run`, `/tmp`) shows here at once, so a test can watch
+    /// for a marker file without an SSH round trip per look.
+    pub fn root_of(&self, host: &str) -> PathBuf {
+        self.host(host);
+        self.dir.join("hosts").join(host).join("root")
+    }
+
+    /// Write an inventory of `hosts` (root logins), each with its extra `name: value`
+    /// variables, to `file` in the fleet's directory; returns its path.
+    pub fn write_inventory(&self, file: &str, hosts: &[(&str, &[(&str, &str)])]) -> PathBuf {
+        let mut text = String::from("all:\n  hosts:\n");
+        for (name, vars) in hosts {
+            text.push_str(&format!(
+                "    {name}:\n      ansible_host: 127.0.0.1\n      ansible_port: {}\n      ansible_user: root\n",
+                self.host(name).port
+            ));
+            for (var, value) in *vars {
+                text.push_str(&format!("      {var}: {value}\n"));
+            }
+        }
+        let path = self.dir.join(file);
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    /// Start `patchgap audit` on `inventory` with this fleet's key and known_hosts, the
+    /// JSON report going to a file; `extra` are more command-line arguments.
+    pub fn start_audit(&self, inventory: &Path, extra: &[&str]) -> Audit {
+        let stem = inventory.with_extension("");
+        let report = stem.with_extension("report.json");
+        let stderr = stem.with_extension("stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_patchgap"))
+            .args([
+                "audit",
+                "--quiet",
+                "--format",
+                "json",
+                "--ssh-config",
+                "none",
+            ])
+            .arg("-i")
+            .arg(inventory)
+            .arg("--known-hosts")
+            .arg(self.known_hosts())
+            .arg("--private-key")
+            .arg(self.key())
+            .arg("--output")
+            .arg(&report)
+            .args(extra)
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr).expect("create the audit's stderr file"))
+            .spawn()
+            .expect("start patchgap audit");
+        Audit {
+            child,
+            report,
+            stderr,
+        }
     }
 
     pub fn inventory(&self) -> PathBuf {
@@ -228,6 +302,81 @@ impl Fleet {
     pub fn thaw(&self, host: &str) {
         self.tool_ok(&["thaw", host]);
     }
+}
+
+/// A `patchgap audit` running in the background (see [`Fleet::start_audit`]).
+pub struct Audit {
+    child: Child,
+    report: PathBuf,
+    stderr: PathBuf,
+}
+
+/// Safety nets only: a run that goes past these is a hang, reported as such.
+const AUDIT_SAFETY_NET: Duration = Duration::from_secs(900);
+const POLL: Duration = Duration::from_millis(50);
+
+impl Audit {
+    /// Wait until `path` exists; `false` if the audit ended first.
+    pub fn wait_for(&mut self, path: &Path) -> bool {
+        let mut waited = Duration::ZERO;
+        loop {
+            if path.exists() {
+                return true;
+            }
+            if self.child.try_wait().expect("poll patchgap").is_some() {
+                return path.exists();
+            }
+            assert!(
+                waited < AUDIT_SAFETY_NET,
+                "neither {} appeared nor did the audit end: hung",
+                path.display()
+            );
+            std::thread::sleep(POLL);
+            waited += POLL;
+        }
+    }
+
+    /// Wait for the audit to end; its exit status and JSON fleet report.
+    pub fn finish(mut self) -> (ExitStatus, serde_json::Value) {
+        let mut waited = Duration::ZERO;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll patchgap") {
+                break status;
+            }
+            if waited >= AUDIT_SAFETY_NET {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("patchgap audit did not end: hung");
+            }
+            std::thread::sleep(POLL);
+            waited += POLL;
+        };
+        let stderr = fs::read_to_string(&self.stderr).unwrap_or_default();
+        let report = fs::read(&self.report)
+            .unwrap_or_else(|e| panic!("no fleet report ({e}; exit {status}):\n{stderr}"));
+        let report = serde_json::from_slice(&report)
+            .unwrap_or_else(|e| panic!("fleet report is not JSON ({e}):\n{stderr}"));
+        (status, report)
+    }
+}
+
+impl Drop for Audit {
+    /// A test that panics mid-run leaves no audit behind (the child is ours, by its id).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The `result` of host `name` in a JSON fleet report.
+pub fn host_result(report: &serde_json::Value, name: &str) -> serde_json::Value {
+    report["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["host"] == name))
+        .map(|h| h["result"].clone())
+        .unwrap_or_else(|| panic!("{name} missing from the fleet report: {report}"))
 }
 
 impl Drop for Fleet {
