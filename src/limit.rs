@@ -6,19 +6,20 @@
 use std::collections::HashSet;
 
 use crate::glob;
-use crate::inventory::{HostTarget, Inventory};
+use crate::inventory::{HostTarget, Inventory, shown};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LimitError {
     #[error("--limit pattern is empty")]
     Empty,
-    #[error("--limit: `{0}` matches no host or group of the inventory")]
+    #[error("--limit: `{}` matches no host or group of the inventory", shown(.0))]
     NoMatch(String),
     #[error(
-        "--limit: `{0}`: regular expressions (`~`) are not supported; use a glob such as `web*`"
+        "--limit: `{}`: regular expressions (`~`) are not supported; use a glob such as `web*`",
+        shown(.0)
     )]
     Regex(String),
-    #[error("--limit `{0}` selects no host")]
+    #[error("--limit `{}` selects no host", shown(.0))]
     NothingSelected(String),
 }
 
@@ -268,5 +269,21 @@ all:
         assert_eq!(selection.hosts[0].name, "fe80::1");
         assert_eq!(split("a:b"), ["a", "b"]);
         assert_eq!(split("web[1:3]:db"), ["web[1:3]", "db"]);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_messages() {
+        let err = pick("web\u{1b}[2J\r\0").expect_err("no such host");
+        assert_eq!(
+            err.to_string(),
+            "--limit: `web\\u{1b}[2J\\r\\0` matches no host or group of the inventory"
+        );
+        let err = pick("~\u{9b}31m").expect_err("regex");
+        assert!(
+            err.to_string().starts_with("--limit: `~\\u{9b}31m`"),
+            "{err}"
+        );
+        let err = pick("web1:&db\u{7}").expect_err("no such group");
+        assert!(!err.to_string().chars().any(char::is_control), "{err}");
     }
 }

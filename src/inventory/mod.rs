@@ -12,6 +12,6 @@ mod vars;
 #[cfg(test)]
 mod tests;
 
-pub use errors::{InventoryError, Location};
+pub use errors::{InventoryError, Location, Shown, shown};
 pub use hosts::{HostTarget, Inventory, load, load_str};
 pub use vars::{PATCHGAP_VARS, PatchgapVars};

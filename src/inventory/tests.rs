@@ -303,3 +303,75 @@ fn vault_values_of_the_users_own_variables_are_ignored() {
     let inventory = load_str(Path::new("v.yaml"), source).expect("ignored");
     assert_eq!(inventory.hosts.len(), 1);
 }
+
+/// The message of the error `source` must give.
+fn error_in(source: &str) -> String {
+    load_str(Path::new("e.yaml"), source)
+        .expect_err(source)
+        .to_string()
+}
+
+fn has_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c))
+}
+
+#[test]
+fn control_characters_are_escaped_in_every_message() {
+    for (source, shown) in [
+        // A host name (YAML escapes in a double-quoted key).
+        (
+            "all:\n  hosts:\n    \"web\\e[2J\\r\\0\\u202e1\":\n",
+            "`web\\u{1b}[2J\\r\\0\\u{202e}1` is not a valid name",
+        ),
+        // A group key.
+        (
+            "all:\n  \"hosts\\e]0;pwned\\a\":\n",
+            "`hosts\\u{1b}]0;pwned\\u{7}` is not a valid name",
+        ),
+        // A value.
+        (
+            "all:\n  hosts:\n    a:\n      ansible_port: \"22\\e[8m\"\n",
+            "found `22\\u{1b}[8m`",
+        ),
+        // A plugin name.
+        ("plugin: \"aws\\x9b31m\"\n", "(`plugin: aws\\u{9b}31m`)"),
+        // A group variable, and a repeated key (serde_yaml's own message).
+        (
+            "all:\n  vars:\n    patchgap_sudo: \"\\e[5m\\u0085\"\n",
+            "`patchgap_sudo` (for group all): expected a boolean (true/false, yes/no), \
+             found `\\u{1b}[5m\\u{85}`",
+        ),
+        (
+            "all:\n  hosts:\n    \"a\\e\":\n    \"a\\e\":\n",
+            "duplicate entry with key \"a\\u{1b}\"",
+        ),
+        // A host that is not followed by a mapping.
+        (
+            "all:\n  hosts:\n    \"a\\u2066\": 5\n",
+            "host `a\\u{2066}` must",
+        ),
+    ] {
+        let err = error_in(source);
+        assert!(!has_control(&err), "{source:?}: raw control in {err:?}");
+        assert!(err.contains(shown), "{source:?}: {err}");
+    }
+}
+
+#[test]
+fn an_unreadable_path_is_escaped_too() {
+    let err = load(&[PathBuf::from("/nonexistent/inv\u{1b}[2J.yaml")])
+        .expect_err("missing")
+        .to_string();
+    assert!(err.contains("inv\\u{1b}[2J.yaml"), "{err}");
+    assert!(!has_control(&err), "{err:?}");
+}
+
+#[test]
+fn a_huge_name_is_cut_in_the_message() {
+    let name = format!("x {}", "y".repeat(100_000));
+    // YAML keys longer than 1024 characters must be explicit (`? key`).
+    let err = error_in(&format!("all:\n  hosts:\n    ? \"{name}\"\n"));
+    assert!(err.len() < 600, "{} bytes", err.len());
+    assert!(err.contains("... (99802 more bytes)"), "{err}");
+}
