@@ -246,6 +246,43 @@ pub enum InventoryError {
         group: String,
         cycle: String,
     },
+
+    #[error(
+        "inventory {} is larger than {cap_mib} MiB, the cap for one file; split it into \
+         several files and give each with its own `-i`",
+        shown(&path.to_string_lossy())
+    )]
+    FileTooLarge { path: PathBuf, cap_mib: u64 },
+
+    #[error(
+        "{at}: `[` and `{{` nest more than {cap} levels deep here, the cap; an inventory needs \
+         a few, so look for a bracket that is never closed"
+    )]
+    FlowTooDeep { at: Location, cap: usize },
+
+    #[error(
+        "{at}: the inventory has more than {cap} hosts with this entry, the cap; check the \
+         range for a typo, or audit the fleet in parts (one inventory, or one `--limit`, per part)"
+    )]
+    TooManyHosts { at: Location, cap: usize },
+
+    #[error(
+        "{at}: the inventory lists hosts in groups more than {cap} times with this entry, the \
+         cap; list each host in fewer groups (a parent group through `children` counts once \
+         per host), or split the inventory"
+    )]
+    TooManyMemberships { at: Location, cap: usize },
+
+    #[error(
+        "{at}: group `{}` is more than {cap} levels of `children` below `all`, the cap; \
+         flatten the hierarchy",
+        shown(.group)
+    )]
+    GroupsTooDeep {
+        at: Location,
+        group: String,
+        cap: usize,
+    },
 }
 
 /// How a YAML value is named in messages.

@@ -1,7 +1,9 @@
 //! The Ansible YAML inventory: which hosts to audit, how to reach them, and patchgap's own
 //! per-host settings (`patchgap_*` variables). The only module that parses YAML.
 
+mod caps;
 mod errors;
+mod graph;
 mod hosts;
 mod lines;
 mod parse;
