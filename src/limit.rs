@@ -257,8 +257,11 @@ fn looks_like_ipv6(pattern: &str) -> bool {
 mod tests {
     use std::path::Path;
 
+    use proptest::prelude::*;
+
     use super::*;
     use crate::inventory::load_str;
+    use crate::inventory::proptests::config;
 
     const INVENTORY: &str = "
 all:
@@ -369,5 +372,139 @@ all:
         assert_eq!(pick(&vec!["web*"; 1000].join(",")).expect("ok").len(), 4);
         let long = format!("{}*", "w".repeat(MAX_GLOB_BYTES));
         assert_eq!(pick(&long), Err(LimitError::GlobTooLong(long.clone())));
+    }
+
+    /// The evaluation as it was before it was made to cost one pass per selected host: one
+    /// pass over every host and group per term. The reference for the properties below.
+    fn reference(inventory: &Inventory, pattern: &str) -> Result<Vec<bool>, LimitError> {
+        fn term(inventory: &Inventory, term: &str) -> Result<Vec<bool>, LimitError> {
+            if term.starts_with('~') {
+                return Err(LimitError::Regex(term.to_string()));
+            }
+            let is_glob = glob::is_glob(term);
+            let name_matches = |name: &str| {
+                if is_glob {
+                    glob::matches(term, name)
+                } else {
+                    name == term
+                }
+            };
+            let groups: Vec<&Vec<String>> = inventory
+                .groups
+                .iter()
+                .filter(|(name, _)| name_matches(name))
+                .map(|(_, hosts)| hosts)
+                .collect();
+            let mut found = !groups.is_empty();
+            let mut selected: Vec<bool> = inventory
+                .hosts
+                .iter()
+                .map(|h| groups.iter().any(|g| g.contains(&h.name)))
+                .collect();
+            if groups.is_empty() || is_glob {
+                for (s, host) in selected.iter_mut().zip(&inventory.hosts) {
+                    if name_matches(&host.name) {
+                        *s = true;
+                        found = true;
+                    }
+                }
+            }
+            if found {
+                Ok(selected)
+            } else {
+                Err(LimitError::NoMatch(term.to_string()))
+            }
+        }
+        let terms = split(pattern);
+        if terms.is_empty() {
+            return Err(LimitError::Empty);
+        }
+        let mut plain: Vec<&str> = terms
+            .iter()
+            .copied()
+            .filter(|t| !t.starts_with(['!', '&']))
+            .collect();
+        if plain.is_empty() {
+            plain.push("all");
+        }
+        let mut chosen = vec![false; inventory.hosts.len()];
+        for t in plain {
+            for (c, m) in chosen.iter_mut().zip(term(inventory, t)?) {
+                *c |= m;
+            }
+        }
+        for t in terms.iter().filter_map(|t| t.strip_prefix('&')) {
+            for (c, m) in chosen.iter_mut().zip(term(inventory, t)?) {
+                *c &= m;
+            }
+        }
+        for t in terms.iter().filter_map(|t| t.strip_prefix('!')) {
+            for (c, m) in chosen.iter_mut().zip(term(inventory, t)?) {
+                *c &= !m;
+            }
+        }
+        if !chosen.contains(&true) {
+            return Err(LimitError::NothingSelected(pattern.to_string()));
+        }
+        Ok(chosen)
+    }
+
+    const FRAGMENTS: &[&str] = &[
+        "web1",
+        "web4",
+        "web",
+        "db",
+        "db2",
+        "bastion",
+        "staging",
+        "empty",
+        "all",
+        "ungrouped",
+        "nope",
+        "web*",
+        "*",
+        "?b*",
+        "web[12]",
+        "db[!1]",
+        "*[",
+        "[",
+        "]",
+        ",",
+        ",",
+        ":",
+        ":",
+        "&",
+        "!",
+        "~",
+        " ",
+        "\u{1b}",
+        "\r",
+        "fe80::1",
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn patterns_select_what_the_reference_selects(
+            parts in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..12)
+        ) {
+            let pattern = parts.concat();
+            let inventory = load_str(Path::new("t.yaml"), INVENTORY).expect("valid");
+            let got = evaluate(&inventory, &pattern);
+            if let Err(e) = &got {
+                prop_assert!(!e.to_string().chars().any(char::is_control), "{}", e);
+            }
+            prop_assert_eq!(got, reference(&inventory, &pattern));
+        }
+
+        #[test]
+        fn any_pattern_selects_or_fails_cleanly(pattern in any::<String>()) {
+            let inventory = load_str(Path::new("t.yaml"), INVENTORY).expect("valid");
+            match evaluate(&inventory, &pattern) {
+                Ok(chosen) => prop_assert_eq!(chosen.len(), inventory.hosts.len()),
+                Err(e) => prop_assert!(!e.to_string().chars().any(char::is_control), "{}", e),
+            }
+        }
     }
 }

@@ -12,6 +12,8 @@ mod ssh_args;
 mod vars;
 
 #[cfg(test)]
+pub(crate) mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use errors::{InventoryError, Location, Shown, shown};
