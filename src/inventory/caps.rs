@@ -11,19 +11,23 @@
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Hosts of the whole inventory, all files and ranges together. Ten times the largest
-/// fleets one controller audits over SSH (tens of thousands of hosts); at this size the
-/// parse takes seconds and a few hundred MiB (see bench/inventory.sh), beyond it memory
-/// would grow with whatever a range or a generator produced.
+/// fleets one controller audits over SSH (tens of thousands of hosts). A host costs about
+/// 0.9 KiB here (100,000 hosts: 92 MB peak, bench/inventory.sh), so the cap keeps the
+/// hosts under about 1 GB; beyond it memory would grow with whatever a range or a
+/// generator produced.
 pub const MAX_HOSTS: usize = 1_000_000;
 
 /// Hosts one pattern (`web[1:100]`) stands for: a range larger than this is almost
 /// certainly a typo (`[1:100000]` for `[1:10000]`), not a fleet.
 pub const MAX_HOSTS_PER_PATTERN: usize = 100_000;
 
-/// Group memberships (a host listed in a group, or in a group through `children`), all
-/// hosts together. Twenty groups per host at [`MAX_HOSTS`] hosts: the membership lists
-/// are what an inventory of many groups multiplies, and they are kept in memory.
-pub const MAX_MEMBERSHIPS: usize = 20 * MAX_HOSTS;
+/// Group memberships (a host listed in a group, or in a group through `children`, `all`
+/// included), all hosts together: what an inventory of many groups multiplies. Ten groups
+/// per host at [`MAX_HOSTS`] hosts, more than real inventories give a host (all,
+/// environment, site, role, OS...). A membership costs about 130 bytes (100,000 hosts in
+/// 21 groups each: 348 MB peak, bench/inventory.sh), so the cap keeps them under about
+/// 1.3 GB.
+pub const MAX_MEMBERSHIPS: usize = 10 * MAX_HOSTS;
 
 /// Levels of `children` below `all`. Real inventories use a handful (site, role,
 /// environment); a chain deeper than this is generated or looped by mistake, and every
