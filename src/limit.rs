@@ -2,7 +2,6 @@
 //! each a host or group name or a glob; `&term` intersects, `!term` excludes. Plain terms
 //! are unioned first, then intersections apply, then exclusions, whatever their order.
 //! See <https://docs.ansible.com/ansible/latest/inventory_guide/intro_patterns.html>.
-
 //!
 //! Evaluation costs one pass over the hosts a term selects, not over the whole inventory
 //! per term: a `--limit` of a thousand host names on a hundred thousand hosts is a thousand
@@ -123,20 +122,13 @@ pub fn evaluate(inventory: &Inventory, pattern: &str) -> Result<Vec<bool>, Limit
         }
     }
     // A host stays if every intersection selects it: count the terms that do.
-    let mut hits = vec![
-        0usize;
-        if intersect.is_empty() {
-            0
-        } else {
-            chosen.len()
-        }
-    ];
-    for term in &intersect {
-        for host in cx.matches(term)? {
-            hits[host] += 1;
-        }
-    }
     if !intersect.is_empty() {
+        let mut hits = vec![0usize; chosen.len()];
+        for term in &intersect {
+            for host in cx.matches(term)? {
+                hits[host] += 1;
+            }
+        }
         for (c, hits) in chosen.iter_mut().zip(hits) {
             *c &= hits == intersect.len();
         }
