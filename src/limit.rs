@@ -2,24 +2,48 @@
 //! each a host or group name or a glob; `&term` intersects, `!term` excludes. Plain terms
 //! are unioned first, then intersections apply, then exclusions, whatever their order.
 //! See <https://docs.ansible.com/ansible/latest/inventory_guide/intro_patterns.html>.
+//!
+//! Evaluation costs one pass over the hosts a term selects, not over the whole inventory
+//! per term: a `--limit` of a thousand host names on a hundred thousand hosts is a thousand
+//! lookups. Only globs are matched against every name, so their number is capped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::glob;
-use crate::inventory::{HostTarget, Inventory};
+use crate::inventory::{HostTarget, Inventory, shown};
+
+/// Different glob terms in one `--limit`. Each is matched against every host and group
+/// name; a handful is what people write, and a script that lists hosts lists names.
+pub const MAX_GLOBS: usize = 64;
+
+/// Bytes of one glob term. Host and group names stop at 255 bytes, so a longer glob is a
+/// mistake, and the matcher's cost grows with the glob's length times the name's.
+pub const MAX_GLOB_BYTES: usize = 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LimitError {
     #[error("--limit pattern is empty")]
     Empty,
-    #[error("--limit: `{0}` matches no host or group of the inventory")]
+    #[error("--limit: `{}` matches no host or group of the inventory", shown(.0))]
     NoMatch(String),
     #[error(
-        "--limit: `{0}`: regular expressions (`~`) are not supported; use a glob such as `web*`"
+        "--limit: `{}`: regular expressions (`~`) are not supported; use a glob such as `web*`",
+        shown(.0)
     )]
     Regex(String),
-    #[error("--limit `{0}` selects no host")]
+    #[error("--limit `{}` selects no host", shown(.0))]
     NothingSelected(String),
+    #[error(
+        "--limit has more than {MAX_GLOBS} different globs, the cap (each is matched against \
+         every host and group); name hosts or groups instead"
+    )]
+    TooManyGlobs,
+    #[error(
+        "--limit: glob `{}` is longer than {MAX_GLOB_BYTES} bytes, the cap (names stop at 255); \
+         shorten it",
+        shown(.0)
+    )]
+    GlobTooLong(String),
 }
 
 /// The hosts a run audits.
@@ -58,41 +82,128 @@ pub fn evaluate(inventory: &Inventory, pattern: &str) -> Result<Vec<bool>, Limit
     if terms.is_empty() {
         return Err(LimitError::Empty);
     }
+    // Each term once: `all,all,...` costs one pass over `all`, not one per copy.
+    let mut seen = HashSet::new();
     let mut plain = Vec::new();
     let mut intersect = Vec::new();
     let mut exclude = Vec::new();
-    for term in &terms {
+    for term in terms.into_iter().filter(|t| seen.insert(*t)) {
         if let Some(t) = term.strip_prefix('!') {
             exclude.push(t);
         } else if let Some(t) = term.strip_prefix('&') {
             intersect.push(t);
         } else {
-            plain.push(*term);
+            plain.push(term);
         }
     }
     if plain.is_empty() {
         plain.push("all");
     }
+    let globs: HashSet<&str> = [&plain, &intersect, &exclude]
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(|t| glob::is_glob(t))
+        .collect();
+    if globs.len() > MAX_GLOBS {
+        return Err(LimitError::TooManyGlobs);
+    }
+    let index: HashMap<&str, usize> = inventory
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.name.as_str(), i))
+        .collect();
+    let cx = Terms { inventory, index };
     let mut chosen = vec![false; inventory.hosts.len()];
     for term in plain {
-        for (c, m) in chosen.iter_mut().zip(term_matches(inventory, term)?) {
-            *c |= m;
+        for host in cx.matches(term)? {
+            chosen[host] = true;
         }
     }
-    for term in intersect {
-        for (c, m) in chosen.iter_mut().zip(term_matches(inventory, term)?) {
-            *c &= m;
+    // A host stays if every intersection selects it: count the terms that do.
+    if !intersect.is_empty() {
+        let mut hits = vec![0usize; chosen.len()];
+        for term in &intersect {
+            for host in cx.matches(term)? {
+                hits[host] += 1;
+            }
+        }
+        for (c, hits) in chosen.iter_mut().zip(hits) {
+            *c &= hits == intersect.len();
         }
     }
     for term in exclude {
-        for (c, m) in chosen.iter_mut().zip(term_matches(inventory, term)?) {
-            *c &= !m;
+        for host in cx.matches(term)? {
+            chosen[host] = false;
         }
     }
     if !chosen.contains(&true) {
         return Err(LimitError::NothingSelected(pattern.to_string()));
     }
     Ok(chosen)
+}
+
+/// The inventory, with its hosts by name.
+struct Terms<'i> {
+    inventory: &'i Inventory,
+    index: HashMap<&'i str, usize>,
+}
+
+impl Terms<'_> {
+    /// Hosts one term names, each once: the hosts of matching groups, and hosts matching by
+    /// name when no group matched or the term is a glob (so `web*` finds both groups and
+    /// hosts).
+    fn matches(&self, term: &str) -> Result<Vec<usize>, LimitError> {
+        if term.starts_with('~') {
+            return Err(LimitError::Regex(term.to_string()));
+        }
+        if !glob::is_glob(term) {
+            return match self.inventory.groups.get(term) {
+                // A group lists each of its hosts once.
+                Some(hosts) => Ok(hosts
+                    .iter()
+                    .filter_map(|h| self.index.get(h.as_str()).copied())
+                    .collect()),
+                None => match self.index.get(term) {
+                    Some(host) => Ok(vec![*host]),
+                    None => Err(LimitError::NoMatch(term.to_string())),
+                },
+            };
+        }
+        if term.len() > MAX_GLOB_BYTES {
+            return Err(LimitError::GlobTooLong(term.to_string()));
+        }
+        let mut selected = vec![false; self.inventory.hosts.len()];
+        let mut found = false;
+        for (_, hosts) in self
+            .inventory
+            .groups
+            .iter()
+            .filter(|(name, _)| glob::matches(term, name))
+        {
+            found = true;
+            for host in hosts {
+                if let Some(i) = self.index.get(host.as_str()) {
+                    selected[*i] = true;
+                }
+            }
+        }
+        for (s, host) in selected.iter_mut().zip(&self.inventory.hosts) {
+            if glob::matches(term, &host.name) {
+                *s = true;
+                found = true;
+            }
+        }
+        if !found {
+            return Err(LimitError::NoMatch(term.to_string()));
+        }
+        Ok(selected
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.then_some(i))
+            .collect())
+    }
 }
 
 /// Splits on `,`, or on `:` outside `[...]` when there is no comma (Ansible's older form).
@@ -134,56 +245,15 @@ fn looks_like_ipv6(pattern: &str) -> bool {
             .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
 }
 
-/// Hosts one term names: the hosts of matching groups, and hosts matching by name when no
-/// group matched or the term is a glob (so `web*` finds both groups and hosts).
-fn term_matches(inventory: &Inventory, term: &str) -> Result<Vec<bool>, LimitError> {
-    if term.starts_with('~') {
-        return Err(LimitError::Regex(term.to_string()));
-    }
-    let is_glob = glob::is_glob(term);
-    let name_matches = |name: &str| {
-        if is_glob {
-            glob::matches(term, name)
-        } else {
-            name == term
-        }
-    };
-    let mut matched_group = false;
-    let mut in_groups: HashSet<&str> = HashSet::new();
-    for (_, hosts) in inventory
-        .groups
-        .iter()
-        .filter(|(name, _)| name_matches(name))
-    {
-        matched_group = true;
-        in_groups.extend(hosts.iter().map(String::as_str));
-    }
-    let mut found = matched_group;
-    let mut selected: Vec<bool> = inventory
-        .hosts
-        .iter()
-        .map(|h| in_groups.contains(h.name.as_str()))
-        .collect();
-    if !matched_group || is_glob {
-        for (s, host) in selected.iter_mut().zip(&inventory.hosts) {
-            if name_matches(&host.name) {
-                *s = true;
-                found = true;
-            }
-        }
-    }
-    if !found {
-        return Err(LimitError::NoMatch(term.to_string()));
-    }
-    Ok(selected)
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
+    use proptest::prelude::*;
+
     use super::*;
     use crate::inventory::load_str;
+    use crate::inventory::proptests::config;
 
     const INVENTORY: &str = "
 all:
@@ -268,5 +338,165 @@ all:
         assert_eq!(selection.hosts[0].name, "fe80::1");
         assert_eq!(split("a:b"), ["a", "b"]);
         assert_eq!(split("web[1:3]:db"), ["web[1:3]", "db"]);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_messages() {
+        let err = pick("web\u{1b}[2J\r\0").expect_err("no such host");
+        assert_eq!(
+            err.to_string(),
+            "--limit: `web\\u{1b}[2J\\r\\0` matches no host or group of the inventory"
+        );
+        let err = pick("~\u{9b}31m").expect_err("regex");
+        assert!(
+            err.to_string().starts_with("--limit: `~\\u{9b}31m`"),
+            "{err}"
+        );
+        let err = pick("web1:&db\u{7}").expect_err("no such group");
+        assert!(!err.to_string().chars().any(char::is_control), "{err}");
+    }
+
+    #[test]
+    fn globs_are_capped_in_number_and_length() {
+        let many: Vec<String> = (0..=MAX_GLOBS).map(|i| format!("web{i}*")).collect();
+        assert_eq!(pick(&many.join(",")), Err(LimitError::TooManyGlobs));
+        // The same glob many times is one glob.
+        assert_eq!(pick(&vec!["web*"; 1000].join(",")).expect("ok").len(), 4);
+        let long = format!("{}*", "w".repeat(MAX_GLOB_BYTES));
+        assert_eq!(pick(&long), Err(LimitError::GlobTooLong(long.clone())));
+    }
+
+    /// The evaluation as it was before it was made to cost one pass per selected host: one
+    /// pass over every host and group per term. The reference for the properties below.
+    fn reference(inventory: &Inventory, pattern: &str) -> Result<Vec<bool>, LimitError> {
+        fn term(inventory: &Inventory, term: &str) -> Result<Vec<bool>, LimitError> {
+            if term.starts_with('~') {
+                return Err(LimitError::Regex(term.to_string()));
+            }
+            let is_glob = glob::is_glob(term);
+            let name_matches = |name: &str| {
+                if is_glob {
+                    glob::matches(term, name)
+                } else {
+                    name == term
+                }
+            };
+            let groups: Vec<&Vec<String>> = inventory
+                .groups
+                .iter()
+                .filter(|(name, _)| name_matches(name))
+                .map(|(_, hosts)| hosts)
+                .collect();
+            let mut found = !groups.is_empty();
+            let mut selected: Vec<bool> = inventory
+                .hosts
+                .iter()
+                .map(|h| groups.iter().any(|g| g.contains(&h.name)))
+                .collect();
+            if groups.is_empty() || is_glob {
+                for (s, host) in selected.iter_mut().zip(&inventory.hosts) {
+                    if name_matches(&host.name) {
+                        *s = true;
+                        found = true;
+                    }
+                }
+            }
+            if found {
+                Ok(selected)
+            } else {
+                Err(LimitError::NoMatch(term.to_string()))
+            }
+        }
+        let terms = split(pattern);
+        if terms.is_empty() {
+            return Err(LimitError::Empty);
+        }
+        let mut plain: Vec<&str> = terms
+            .iter()
+            .copied()
+            .filter(|t| !t.starts_with(['!', '&']))
+            .collect();
+        if plain.is_empty() {
+            plain.push("all");
+        }
+        let mut chosen = vec![false; inventory.hosts.len()];
+        for t in plain {
+            for (c, m) in chosen.iter_mut().zip(term(inventory, t)?) {
+                *c |= m;
+            }
+        }
+        for t in terms.iter().filter_map(|t| t.strip_prefix('&')) {
+            for (c, m) in chosen.iter_mut().zip(term(inventory, t)?) {
+                *c &= m;
+            }
+        }
+        for t in terms.iter().filter_map(|t| t.strip_prefix('!')) {
+            for (c, m) in chosen.iter_mut().zip(term(inventory, t)?) {
+                *c &= !m;
+            }
+        }
+        if !chosen.contains(&true) {
+            return Err(LimitError::NothingSelected(pattern.to_string()));
+        }
+        Ok(chosen)
+    }
+
+    const FRAGMENTS: &[&str] = &[
+        "web1",
+        "web4",
+        "web",
+        "db",
+        "db2",
+        "bastion",
+        "staging",
+        "empty",
+        "all",
+        "ungrouped",
+        "nope",
+        "web*",
+        "*",
+        "?b*",
+        "web[12]",
+        "db[!1]",
+        "*[",
+        "[",
+        "]",
+        ",",
+        ",",
+        ":",
+        ":",
+        "&",
+        "!",
+        "~",
+        " ",
+        "\u{1b}",
+        "\r",
+        "fe80::1",
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn patterns_select_what_the_reference_selects(
+            parts in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..12)
+        ) {
+            let pattern = parts.concat();
+            let inventory = load_str(Path::new("t.yaml"), INVENTORY).expect("valid");
+            let got = evaluate(&inventory, &pattern);
+            if let Err(e) = &got {
+                prop_assert!(!e.to_string().chars().any(char::is_control), "{}", e);
+            }
+            prop_assert_eq!(got, reference(&inventory, &pattern));
+        }
+
+        #[test]
+        fn any_pattern_selects_or_fails_cleanly(pattern in any::<String>()) {
+            let inventory = load_str(Path::new("t.yaml"), INVENTORY).expect("valid");
+            match evaluate(&inventory, &pattern) {
+                Ok(chosen) => prop_assert_eq!(chosen.len(), inventory.hosts.len()),
+                Err(e) => prop_assert!(!e.to_string().chars().any(char::is_control), "{}", e),
+            }
+        }
     }
 }

@@ -24,11 +24,59 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.to_string_lossy();
         match self.line {
-            Some(line) => write!(f, "{}:{line}", self.file.display()),
-            None => write!(f, "{}", self.file.display()),
+            Some(line) => write!(f, "{}:{line}", shown(&file)),
+            None => write!(f, "{}", shown(&file)),
         }
     }
+}
+
+/// Text longer than this (in characters) is cut in messages: a 10 MB key would otherwise
+/// be a 10 MB error, and the line number already says where it is.
+const MAX_SHOWN_CHARS: usize = 200;
+
+/// Text from an inventory or the command line, made safe to print in an error message.
+///
+/// Names and values are the user's (or a generated inventory's) bytes, and an error goes
+/// straight to a terminal: a raw ESC could move the cursor or hide the message, a CR
+/// overwrite it, a NUL cut it short in a log. Every control character (C0, DEL, C1) and
+/// every bidirectional override is written as an escape instead (`\r`, `\0`, `\u{1b}`),
+/// so that the user sees exactly which character is wrong, and the text is cut after
+/// [`MAX_SHOWN_CHARS`] characters. Backslashes are left as they are: serde_yaml's own
+/// messages already escape with them, and doubling them would garble those.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a>(pub &'a str);
+
+/// [`Shown`] for `text`.
+pub fn shown(text: &str) -> Shown<'_> {
+    Shown(text)
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        for (count, (index, c)) in self.0.char_indices().enumerate() {
+            if count == MAX_SHOWN_CHARS {
+                return write!(f, "... ({} more bytes)", self.0.len() - index);
+            }
+            match c {
+                '\t' => f.write_str("\\t")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\0' => f.write_str("\\0")?,
+                c if needs_escape(c) => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Control characters, and the bidirectional embeddings, overrides and isolates that make
+/// a line read differently from what it holds ("Trojan Source").
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A "did you mean" hint, rendered only when there is one.
@@ -38,7 +86,7 @@ pub struct Suggestion(pub Option<String>);
 impl fmt::Display for Suggestion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Some(s) => write!(f, "; did you mean `{s}`?"),
+            Some(s) => write!(f, "; did you mean `{}`?", shown(s)),
             None => Ok(()),
         }
     }
@@ -71,13 +119,13 @@ pub fn suggest(key: &str, candidates: &[&str]) -> Suggestion {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("cannot read inventory {}: {source}", path.display())]
+    #[error("cannot read inventory {}: {source}", shown(&path.to_string_lossy()))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
 
-    #[error("{at}: not valid YAML: {message}")]
+    #[error("{at}: not valid YAML: {}", shown(.message))]
     Yaml { at: Location, message: String },
 
     #[error(
@@ -86,13 +134,15 @@ pub enum InventoryError {
     TopLevelNotMapping { at: Location, found: &'static str },
 
     #[error(
-        "{at}: this is an inventory plugin configuration (`plugin: {plugin}`), which patchgap cannot run; \
-         hint: export a static inventory with `ansible-inventory -i FILE --list --yaml > static.yaml`"
+        "{at}: this is an inventory plugin configuration (`plugin: {}`), which patchgap cannot run; \
+         hint: export a static inventory with `ansible-inventory -i FILE --list --yaml > static.yaml`",
+        shown(.plugin)
     )]
     PluginInventory { at: Location, plugin: String },
 
     #[error(
-        "{at}: group `{group}` must be a mapping with `hosts`, `children` or `vars` (or be empty), found {found}"
+        "{at}: group `{}` must be a mapping with `hosts`, `children` or `vars` (or be empty), found {found}",
+        shown(.group)
     )]
     GroupNotMapping {
         at: Location,
@@ -101,7 +151,9 @@ pub enum InventoryError {
     },
 
     #[error(
-        "{at}: unexpected key `{key}` in group `{group}`: a group holds only `hosts`, `children` and `vars`{suggestion}"
+        "{at}: unexpected key `{}` in group `{}`: a group holds only `hosts`, `children` and `vars`{suggestion}",
+        shown(.key),
+        shown(.group)
     )]
     UnexpectedGroupKey {
         at: Location,
@@ -111,7 +163,8 @@ pub enum InventoryError {
     },
 
     #[error(
-        "{at}: `{key}` of group `{group}` must be a mapping (`name:` on its own line per entry), found {found}"
+        "{at}: `{key}` of group `{}` must be a mapping (`name:` on its own line per entry), found {found}",
+        shown(.group)
     )]
     SectionNotMapping {
         at: Location,
@@ -121,7 +174,8 @@ pub enum InventoryError {
     },
 
     #[error(
-        "{at}: host `{host}` must be followed by a mapping of its variables or by nothing, found {found}"
+        "{at}: host `{}` must be followed by a mapping of its variables or by nothing, found {found}",
+        shown(.host)
     )]
     HostNotMapping {
         at: Location,
@@ -129,21 +183,26 @@ pub enum InventoryError {
         found: &'static str,
     },
 
-    #[error("{at}: `{key}` is not a valid name: {reason}")]
+    #[error("{at}: `{}` is not a valid name: {reason}", shown(.key))]
     BadName {
         at: Location,
         key: String,
         reason: &'static str,
     },
 
-    #[error("{at}: host range `{pattern}`: {reason}")]
+    #[error("{at}: host range `{}`: {}", shown(.pattern), shown(.reason))]
     BadRange {
         at: Location,
         pattern: String,
         reason: String,
     },
 
-    #[error("{at}: `{key}` (for {owner}): expected {expected}, found {found}")]
+    #[error(
+        "{at}: `{}` (for {}): expected {expected}, found {}",
+        shown(.key),
+        shown(.owner),
+        shown(.found)
+    )]
     InvalidValue {
         at: Location,
         /// `host NAME` or `group NAME`.
@@ -154,7 +213,9 @@ pub enum InventoryError {
     },
 
     #[error(
-        "{at}: unknown patchgap variable `{key}` (for {owner}){}",
+        "{at}: unknown patchgap variable `{}` (for {}){}",
+        shown(.key),
+        shown(.owner),
         known_or(suggestion)
     )]
     UnknownPatchgapVar {
@@ -164,7 +225,11 @@ pub enum InventoryError {
         suggestion: Suggestion,
     },
 
-    #[error("{at}: `{key}` is set on group `{group}` but is only meaningful for a host")]
+    #[error(
+        "{at}: `{}` is set on group `{}` but is only meaningful for a host",
+        shown(.key),
+        shown(.group)
+    )]
     HostOnlyVar {
         at: Location,
         group: String,
@@ -172,12 +237,51 @@ pub enum InventoryError {
     },
 
     #[error(
-        "{at}: group `{group}` is its own ancestor ({cycle}); remove one of the `children` entries"
+        "{at}: group `{}` is its own ancestor ({}); remove one of the `children` entries",
+        shown(.group),
+        shown(.cycle)
     )]
     Cycle {
         at: Location,
         group: String,
         cycle: String,
+    },
+
+    #[error(
+        "inventory {} is larger than {cap_mib} MiB, the cap for one file; split it into \
+         several files and give each with its own `-i`",
+        shown(&path.to_string_lossy())
+    )]
+    FileTooLarge { path: PathBuf, cap_mib: u64 },
+
+    #[error(
+        "{at}: `[` and `{{` nest more than {cap} levels deep here, the cap; an inventory needs \
+         a few, so look for a bracket that is never closed"
+    )]
+    FlowTooDeep { at: Location, cap: usize },
+
+    #[error(
+        "{at}: the inventory has more than {cap} hosts with this entry, the cap; check the \
+         range for a typo, or audit the fleet in parts (one inventory, or one `--limit`, per part)"
+    )]
+    TooManyHosts { at: Location, cap: usize },
+
+    #[error(
+        "{at}: the inventory lists hosts in groups more than {cap} times with this entry, the \
+         cap; list each host in fewer groups (a parent group through `children` counts once \
+         per host), or split the inventory"
+    )]
+    TooManyMemberships { at: Location, cap: usize },
+
+    #[error(
+        "{at}: group `{}` is more than {cap} levels of `children` below `all`, the cap; \
+         flatten the hierarchy",
+        shown(.group)
+    )]
+    GroupsTooDeep {
+        at: Location,
+        group: String,
+        cap: usize,
     },
 }
 

@@ -3,10 +3,12 @@
 //! depth, then `ansible_group_priority`, then name; the host's own variables last).
 //! See <https://docs.ansible.com/ansible/latest/inventory_guide/intro_inventory.html#how-variables-are-merged>.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::errors::{InventoryError, Location};
+use super::graph::Graph;
 use super::parse::{Builder, GroupDef};
 use super::vars::{PatchgapVars, VarSet};
 
@@ -70,165 +72,138 @@ pub fn load_str(name: &Path, source: &str) -> Result<Inventory, InventoryError> 
     resolve(builder)
 }
 
+/// [`load_str`] with lower caps than the real ones, so that tests reach a cap with a small
+/// inventory.
+#[cfg(test)]
+pub fn load_str_with(
+    name: &Path,
+    source: &str,
+    caps: super::caps::Caps,
+) -> Result<Inventory, InventoryError> {
+    let mut builder = Builder::default();
+    builder.caps = caps;
+    builder.add_source(name, source)?;
+    resolve(builder)
+}
+
 fn resolve(mut builder: Builder) -> Result<Inventory, InventoryError> {
     for implicit in ["all", "ungrouped"] {
         builder
             .groups
             .entry(implicit.to_string())
-            .or_insert_with(|| GroupDef {
-                vars: VarSet::default(),
-                children: Vec::new(),
-                hosts: Vec::new(),
-                at: Location::new(Path::new("<implicit>"), None),
-            });
+            .or_insert_with(|| GroupDef::new(Location::new(Path::new("<implicit>"), None)));
     }
-    let mut parents = parents_of(&builder.groups);
-    // A group nobody lists as a child is a child of `all`.
-    for (name, group_parents) in parents.iter_mut() {
-        if name != "all" && group_parents.is_empty() {
-            group_parents.insert("all".to_string());
-        }
-    }
-    check_cycles(&builder.groups)?;
+    let graph = Graph::new(&builder.groups)?;
+    let defs: Vec<&GroupDef> = builder.groups.values().collect();
+    let (all, ungrouped) = match (graph.index_of("all"), graph.index_of("ungrouped")) {
+        (Some(all), Some(ungrouped)) => (all, ungrouped),
+        // Both were inserted above.
+        _ => return Ok(Inventory::default()),
+    };
 
-    let mut direct: HashMap<&str, BTreeSet<String>> = HashMap::new();
-    for (group, def) in &builder.groups {
+    // The groups that list each host, in index order.
+    let mut listed: Vec<Vec<usize>> = vec![Vec::new(); builder.hosts.len()];
+    for (group, def) in defs.iter().enumerate() {
         for host in &def.hosts {
-            direct.entry(host).or_default().insert(group.clone());
+            listed[*host].push(group);
         }
     }
-    let mut depths = HashMap::new();
+    // Hosts listed in the same groups share their groups and inherited variables, and a
+    // range puts thousands of hosts in the same groups: resolve each set once.
+    let mut resolved: HashMap<Vec<usize>, Rc<Resolved>> = HashMap::new();
+    let mut members: Vec<Vec<String>> = vec![Vec::new(); defs.len()];
+    let mut memberships = 0usize;
     let mut hosts = Vec::with_capacity(builder.hosts.len());
-    let mut members: BTreeMap<String, Vec<String>> = builder
-        .groups
-        .keys()
-        .map(|g| (g.clone(), Vec::new()))
-        .collect();
-    for host in &builder.hosts {
-        let mut groups = BTreeSet::from(["all".to_string()]);
-        let listed = direct.remove(host.name.as_str()).unwrap_or_default();
-        if listed.iter().all(|g| g == "all") {
-            groups.insert("ungrouped".to_string());
-        }
-        for group in &listed {
-            ancestors(group, &parents, &mut groups);
-        }
-        let mut ordered: Vec<(usize, i64, &str)> = groups
-            .iter()
-            .map(|g| {
-                let priority = builder.groups[g].vars.group_priority.unwrap_or(1);
-                (depth(g, &parents, &mut depths), priority, g.as_str())
-            })
-            .collect();
-        ordered.sort();
-        let mut vars = VarSet::default();
-        for (_, _, group) in &ordered {
-            vars.overlay(&builder.groups[*group].vars);
-        }
-        vars.overlay(&host.vars);
-        for group in &groups {
-            if let Some(list) = members.get_mut(group) {
-                list.push(host.name.clone());
+    for (host, mut listed) in builder.hosts.iter().zip(listed) {
+        listed.retain(|g| *g != all);
+        let inherited = match resolved.get(&listed) {
+            Some(r) => Rc::clone(r),
+            None => {
+                let r = Rc::new(resolve_groups(&graph, &defs, &listed, all, ungrouped));
+                resolved.insert(listed.clone(), Rc::clone(&r));
+                r
             }
+        };
+        memberships += inherited.groups.len();
+        if memberships > builder.caps.memberships {
+            let at = listed.first().map_or(&defs[all].at, |g| &defs[*g].at);
+            return Err(InventoryError::TooManyMemberships {
+                at: at.clone(),
+                cap: builder.caps.memberships,
+            });
         }
+        let mut vars = inherited.vars.clone();
+        vars.overlay(&host.vars);
+        for group in &inherited.indices {
+            members[*group].push(host.name.clone());
+        }
+        let settings = vars.patchgap();
         hosts.push(HostTarget {
             name: host.name.clone(),
-            address: vars.address.clone(),
+            address: vars.address,
             port: vars.port,
-            user: vars.user.clone(),
-            private_key_file: vars.private_key_file.clone(),
+            user: vars.user,
+            private_key_file: vars.private_key_file,
             r#become: vars.become_.unwrap_or(false),
-            become_user: vars.become_user.clone(),
-            proxy_jump: vars.proxy_jump.clone(),
-            groups: groups.into_iter().collect(),
-            settings: vars.patchgap(),
+            become_user: vars.become_user,
+            proxy_jump: vars.proxy_jump,
+            groups: inherited.groups.clone(),
+            settings,
         });
     }
-    Ok(Inventory {
-        hosts,
-        groups: members,
-    })
-}
-
-fn parents_of(groups: &BTreeMap<String, GroupDef>) -> BTreeMap<String, BTreeSet<String>> {
-    let mut parents: BTreeMap<String, BTreeSet<String>> = groups
-        .keys()
-        .map(|g| (g.clone(), BTreeSet::new()))
+    let groups = graph
+        .names
+        .iter()
+        .map(|name| name.to_string())
+        .zip(members)
         .collect();
-    for (name, def) in groups {
-        for child in &def.children {
-            parents
-                .entry(child.clone())
-                .or_default()
-                .insert(name.clone());
-        }
-    }
-    parents
+    Ok(Inventory { hosts, groups })
 }
 
-fn ancestors(
-    group: &str,
-    parents: &BTreeMap<String, BTreeSet<String>>,
-    out: &mut BTreeSet<String>,
-) {
-    if out.insert(group.to_string()) {
-        for parent in parents.get(group).into_iter().flatten() {
-            ancestors(parent, parents, out);
-        }
-    }
+/// What hosts listed in the same groups share.
+struct Resolved {
+    /// Every group, ancestors, `all` and `ungrouped` included, by index and sorted by name.
+    indices: Vec<usize>,
+    groups: Vec<String>,
+    /// The groups' variables merged in Ansible's order.
+    vars: VarSet,
 }
 
-/// Longest path from `all`, which is how Ansible orders group variables.
-fn depth(
-    group: &str,
-    parents: &BTreeMap<String, BTreeSet<String>>,
-    memo: &mut HashMap<String, usize>,
-) -> usize {
-    if let Some(d) = memo.get(group) {
-        return *d;
+/// The groups of a host listed in `listed` (`all` left out), and their variables merged:
+/// `all`, then by depth, then by `ansible_group_priority`, then by name.
+fn resolve_groups(
+    graph: &Graph,
+    defs: &[&GroupDef],
+    listed: &[usize],
+    all: usize,
+    ungrouped: usize,
+) -> Resolved {
+    let mut indices = graph.ancestors(listed);
+    indices.push(all);
+    if listed.is_empty() {
+        indices.push(ungrouped);
     }
-    let d = parents
-        .get(group)
-        .into_iter()
-        .flatten()
-        .map(|p| depth(p, parents, memo) + 1)
-        .max()
-        .unwrap_or(0);
-    memo.insert(group.to_string(), d);
-    d
-}
-
-/// Refuses `children` loops, which have no depth and would make inheritance meaningless.
-fn check_cycles(groups: &BTreeMap<String, GroupDef>) -> Result<(), InventoryError> {
-    fn visit<'g>(
-        name: &'g str,
-        groups: &'g BTreeMap<String, GroupDef>,
-        trail: &mut Vec<&'g str>,
-        done: &mut BTreeSet<&'g str>,
-    ) -> Result<(), InventoryError> {
-        if let Some(start) = trail.iter().position(|g| *g == name) {
-            let mut cycle: Vec<&str> = trail[start..].to_vec();
-            cycle.push(name);
-            return Err(InventoryError::Cycle {
-                at: groups[name].at.clone(),
-                group: name.to_string(),
-                cycle: cycle.join(" > "),
-            });
-        }
-        if done.contains(name) {
-            return Ok(());
-        }
-        trail.push(name);
-        for child in &groups[name].children {
-            visit(child, groups, trail, done)?;
-        }
-        trail.pop();
-        done.insert(name);
-        Ok(())
+    // Indices follow name order: sorting them sorts the names.
+    indices.sort_unstable();
+    indices.dedup();
+    let mut ordered: Vec<(usize, i64, &str, usize)> = indices
+        .iter()
+        .map(|g| {
+            let priority = defs[*g].vars.group_priority.unwrap_or(1);
+            (graph.depth[*g], priority, graph.names[*g], *g)
+        })
+        .collect();
+    ordered.sort();
+    let mut vars = VarSet::default();
+    for (_, _, _, group) in &ordered {
+        vars.overlay(&defs[*group].vars);
     }
-    let mut done = BTreeSet::new();
-    for name in groups.keys() {
-        visit(name, groups, &mut Vec::new(), &mut done)?;
+    Resolved {
+        groups: indices
+            .iter()
+            .map(|g| graph.names[*g].to_string())
+            .collect(),
+        indices,
+        vars,
     }
-    Ok(())
 }

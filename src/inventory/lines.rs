@@ -5,23 +5,32 @@
 //! line of each key by its path from the top (`all` > `children` > `web` > `hosts` > `web1`).
 //! Keys the scan cannot see (inside a flow mapping `{...}`) fall back to the line of the
 //! nearest enclosing key that it can see, which is still the right place to look.
+//!
+//! The keys are kept as a tree (each key knows its parent), so that a line costs the same
+//! however deep it is nested: building a full path per line would make a deeply indented
+//! file quadratic, in time and memory.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+/// A key of the tree: its parent (0 is the document root) and its name.
+type Node = (usize, String);
+
 /// Key path to 1-based line.
 #[derive(Debug, Default)]
 pub struct KeyLines {
-    lines: HashMap<Vec<String>, usize>,
-    /// Keys seen again at the same path: (key, line of the repeat).
-    repeats: Vec<(String, usize)>,
+    /// Key to (its node id, 1-based line of its first appearance). Node ids start at 1.
+    nodes: HashMap<Node, (usize, usize)>,
+    /// Keys seen again at the same path: the line of each key's first repeat.
+    repeats: HashMap<String, usize>,
 }
 
 impl KeyLines {
     pub fn scan(source: &str) -> Self {
-        let mut lines = HashMap::new();
-        let mut repeats = Vec::new();
-        let mut stack: Vec<(usize, String)> = Vec::new();
+        let mut nodes: HashMap<Node, (usize, usize)> = HashMap::new();
+        let mut repeats = HashMap::new();
+        // Open keys: (indentation, node id).
+        let mut stack: Vec<(usize, usize)> = Vec::new();
         // Indentation of the key that opened a block scalar (`|` or `>`): more indented
         // lines are its text, not keys.
         let mut block_scalar: Option<usize> = None;
@@ -55,37 +64,46 @@ impl KeyLines {
             while stack.last().is_some_and(|(i, _)| *i >= indent) {
                 stack.pop();
             }
-            stack.push((indent, key));
-            let path: Vec<String> = stack.iter().map(|(_, k)| k.clone()).collect();
-            match lines.entry(path) {
-                Entry::Occupied(_) => repeats.push((stack[stack.len() - 1].1.clone(), index + 1)),
-                Entry::Vacant(slot) => {
-                    slot.insert(index + 1);
+            let parent = stack.last().map_or(0, |(_, id)| *id);
+            let next_id = nodes.len() + 1;
+            let id = match nodes.entry((parent, key)) {
+                Entry::Occupied(slot) => {
+                    repeats.entry(slot.key().1.clone()).or_insert(index + 1);
+                    slot.get().0
                 }
-            }
+                Entry::Vacant(slot) => slot.insert((next_id, index + 1)).0,
+            };
+            stack.push((indent, id));
             let value = value.trim_start();
             if value.starts_with('|') || value.starts_with('>') {
                 block_scalar = Some(indent);
             }
         }
-        KeyLines { lines, repeats }
+        KeyLines { nodes, repeats }
     }
 
     /// Line where `key` appears a second time in one mapping. Only a hint for serde_yaml's
     /// duplicate-key error: the scan also sees repeats that are legal (the same key in
     /// two entries of a list), so it is asked only once YAML itself refused a duplicate.
     pub fn repeat_of(&self, key: &str) -> Option<usize> {
-        self.repeats
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, line)| *line)
+        self.repeats.get(key).copied()
     }
 
     /// Line of the key at `path`, or of its nearest ancestor the scan saw.
     pub fn line_of(&self, path: &[String]) -> Option<usize> {
-        (1..=path.len())
-            .rev()
-            .find_map(|len| self.lines.get(&path[..len]).copied())
+        let mut parent = 0;
+        let mut line = None;
+        for key in path {
+            // The lookup needs an owned key; paths are a handful of short names.
+            match self.nodes.get(&(parent, key.clone())) {
+                Some((id, at)) => {
+                    parent = *id;
+                    line = Some(*at);
+                }
+                None => break,
+            }
+        }
+        line
     }
 }
 

@@ -5,11 +5,13 @@
 //! several times, in one file or across files, and its definitions merge, later ones
 //! winning. See <https://docs.ansible.com/ansible/latest/collections/ansible/builtin/yaml_inventory.html>.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 use std::path::Path;
 
 use serde_yaml::Value;
 
+use super::caps::{Caps, MAX_FILE_BYTES, MAX_NAME_BYTES, flow_too_deep};
 use super::errors::{InventoryError, Location, kind_of, suggest};
 use super::lines::KeyLines;
 use super::ranges;
@@ -19,10 +21,29 @@ use super::vars::{VarContext, VarSet, read_var};
 #[derive(Debug)]
 pub struct GroupDef {
     pub vars: VarSet,
+    /// In the order first written.
     pub children: Vec<String>,
-    pub hosts: Vec<String>,
+    /// Indices into [`Builder::hosts`], in the order first listed.
+    pub hosts: Vec<usize>,
     /// Where the group first appeared, for errors about the group as a whole.
     pub at: Location,
+    /// `children` and `hosts` as sets: a group may be written many times and list many
+    /// hosts, and a list scan per entry would make that quadratic.
+    child_set: HashSet<String>,
+    host_set: HashSet<usize>,
+}
+
+impl GroupDef {
+    pub fn new(at: Location) -> Self {
+        GroupDef {
+            vars: VarSet::default(),
+            children: Vec::new(),
+            hosts: Vec::new(),
+            at,
+            child_set: HashSet::new(),
+            host_set: HashSet::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -38,6 +59,9 @@ pub struct Builder {
     pub groups: BTreeMap<String, GroupDef>,
     pub hosts: Vec<HostDef>,
     index: HashMap<String, usize>,
+    /// Hosts listed in groups, counted against [`Caps::memberships`].
+    memberships: usize,
+    pub caps: Caps,
 }
 
 /// One file being read: where its keys are, for error locations.
@@ -56,14 +80,32 @@ const GROUP_KEYS: &[&str] = &["hosts", "children", "vars"];
 
 impl Builder {
     pub fn add_file(&mut self, path: &Path) -> Result<(), InventoryError> {
-        let source = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+        let read_error = |source| InventoryError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // Read one byte past the cap, so that a larger file (or /dev/zero) is refused
+        // without being read whole.
+        let mut source = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut source))
+            .map_err(read_error)?;
         self.add_source(path, &source)
     }
 
     pub fn add_source(&mut self, file: &Path, source: &str) -> Result<(), InventoryError> {
+        if source.len() as u64 > MAX_FILE_BYTES {
+            return Err(InventoryError::FileTooLarge {
+                path: file.to_path_buf(),
+                cap_mib: MAX_FILE_BYTES / (1024 * 1024),
+            });
+        }
+        if let Some(line) = flow_too_deep(source) {
+            return Err(InventoryError::FlowTooDeep {
+                at: Location::new(file, Some(line)),
+                cap: super::caps::MAX_FLOW_DEPTH,
+            });
+        }
         let lines = KeyLines::scan(source);
         let yaml_error = |e: serde_yaml::Error| yaml_error(file, &lines, &e);
         let mut root: Value = serde_yaml::from_str(source).map_err(yaml_error)?;
@@ -83,6 +125,7 @@ impl Builder {
         for (key, value) in top {
             let name = self.name(&cx, key, &[])?;
             let path = vec![name.clone()];
+            check_length(&cx, &name, &path)?;
             if let ("plugin", Value::String(plugin)) = (name.as_str(), value) {
                 return Err(InventoryError::PluginInventory {
                     at: cx.at(&path),
@@ -103,12 +146,7 @@ impl Builder {
     ) -> Result<(), InventoryError> {
         self.groups
             .entry(name.to_string())
-            .or_insert_with(|| GroupDef {
-                vars: VarSet::default(),
-                children: Vec::new(),
-                hosts: Vec::new(),
-                at: cx.at(&path),
-            });
+            .or_insert_with(|| GroupDef::new(cx.at(&path)));
         let body = match value {
             Value::Null => return Ok(()),
             Value::Mapping(m) => m,
@@ -148,12 +186,13 @@ impl Builder {
                         entries(cx, name, "children", section, &section_path)?
                     {
                         let child = self.name(cx, child, &section_path)?;
+                        let child_path = join(&section_path, &child);
+                        check_length(cx, &child, &child_path)?;
                         if let Some(group) = self.groups.get_mut(name)
-                            && !group.children.contains(&child)
+                            && group.child_set.insert(child.clone())
                         {
                             group.children.push(child.clone());
                         }
-                        let child_path = join(&section_path, &child);
                         self.group(cx, &child, child_body, child_path)?;
                     }
                 }
@@ -185,6 +224,9 @@ impl Builder {
             pattern: pattern.clone(),
             reason,
         })?;
+        if let Some(long) = expanded.names.iter().find(|n| n.len() > MAX_NAME_BYTES) {
+            check_length(cx, long, &path)?;
+        }
         let mut vars = VarSet {
             port: expanded.port,
             ..VarSet::default()
@@ -210,19 +252,37 @@ impl Builder {
                 });
             }
         }
+        let Some(g) = self.groups.get_mut(group) else {
+            return Ok(());
+        };
         for name in expanded.names {
-            let index = *self.index.entry(name.clone()).or_insert_with(|| {
-                self.hosts.push(HostDef {
-                    name: name.clone(),
-                    vars: VarSet::default(),
-                });
-                self.hosts.len() - 1
-            });
+            let index = match self.index.get(&name) {
+                Some(index) => *index,
+                None => {
+                    if self.hosts.len() >= self.caps.hosts {
+                        return Err(InventoryError::TooManyHosts {
+                            at: cx.at(&path),
+                            cap: self.caps.hosts,
+                        });
+                    }
+                    self.hosts.push(HostDef {
+                        name: name.clone(),
+                        vars: VarSet::default(),
+                    });
+                    self.index.insert(name, self.hosts.len() - 1);
+                    self.hosts.len() - 1
+                }
+            };
             self.hosts[index].vars.overlay(&vars);
-            if let Some(g) = self.groups.get_mut(group)
-                && !g.hosts.contains(&name)
-            {
-                g.hosts.push(name);
+            if g.host_set.insert(index) {
+                self.memberships += 1;
+                if self.memberships > self.caps.memberships {
+                    return Err(InventoryError::TooManyMemberships {
+                        at: cx.at(&path),
+                        cap: self.caps.memberships,
+                    });
+                }
+                g.hosts.push(index);
             }
         }
         Ok(())
@@ -252,6 +312,19 @@ impl Builder {
         }
         Ok(text)
     }
+}
+
+/// Refuses a host or group name longer than [`MAX_NAME_BYTES`].
+fn check_length(cx: &FileCx, name: &str, path: &[String]) -> Result<(), InventoryError> {
+    if name.len() <= MAX_NAME_BYTES {
+        return Ok(());
+    }
+    Err(InventoryError::BadName {
+        at: cx.at(path),
+        key: name.to_string(),
+        reason: "host and group names must be at most 255 bytes long (the longest DNS name \
+                 is 253); shorten it, or set `ansible_host` to the long address",
+    })
 }
 
 /// A YAML error at its line. serde_yaml places a duplicate key at the start of its

@@ -3,6 +3,8 @@
 //! name, and a trailing `:PORT` (`db1:2222`).
 //! See <https://docs.ansible.com/ansible/latest/inventory_guide/intro_inventory.html>.
 
+use super::caps::{MAX_HOSTS_PER_PATTERN, MAX_NAME_BYTES};
+
 /// Names a pattern stands for, and the port it carries, if any.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Expanded {
@@ -10,14 +12,112 @@ pub struct Expanded {
     pub port: Option<u16>,
 }
 
-/// Ranges larger than this are almost certainly a typo (`[1:100000]`), not a fleet.
-const MAX_HOSTS_PER_PATTERN: usize = 100_000;
-
+/// Expands `pattern` in one pass over its text plus one per name it stands for: the size of
+/// the expansion and the length of its names are known, and checked against their caps,
+/// before any name is built.
 pub fn expand(pattern: &str) -> Result<Expanded, String> {
     let (name, port) = split_port(pattern)?;
-    let mut names = Vec::new();
-    expand_into(name, &mut names)?;
+    let parts = parts(name)?;
+    let mut names = Vec::with_capacity(count(&parts));
+    let mut odometer = vec![0usize; parts.len()];
+    loop {
+        let mut next = String::new();
+        for (part, at) in parts.iter().zip(&odometer) {
+            next.push_str(match part {
+                Part::Text(text) => text,
+                Part::Range(items) => &items[*at],
+            });
+        }
+        names.push(next);
+        // The last range turns fastest, as when the pattern is read left to right.
+        let mut turned = false;
+        for (part, at) in parts.iter().zip(odometer.iter_mut()).rev() {
+            if let Part::Range(items) = part {
+                *at += 1;
+                if *at < items.len() {
+                    turned = true;
+                    break;
+                }
+                *at = 0;
+            }
+        }
+        if !turned {
+            break;
+        }
+    }
     Ok(Expanded { names, port })
+}
+
+/// A piece of a pattern: text as written, or the items of one `[...]` range.
+enum Part<'a> {
+    Text(&'a str),
+    Range(Vec<String>),
+}
+
+/// How many names `parts` stand for (every range has at least one item).
+fn count(parts: &[Part]) -> usize {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(_) => 1,
+            Part::Range(items) => items.len(),
+        })
+        .product()
+}
+
+/// Splits a pattern into text and ranges, refusing it as soon as it stands for more than
+/// [`MAX_HOSTS_PER_PATTERN`] names or for names longer than [`MAX_NAME_BYTES`].
+fn parts(pattern: &str) -> Result<Vec<Part<'_>>, String> {
+    let mut parts = Vec::new();
+    let (mut names, mut longest) = (1usize, 0usize);
+    let mut rest = pattern;
+    loop {
+        let (text, range) = match rest.find('[') {
+            Some(open) => (&rest[..open], Some(&rest[open + 1..])),
+            None => (rest, None),
+        };
+        if text.contains(']') {
+            return Err("`]` without a matching `[`".into());
+        }
+        longest += text.len();
+        if !text.is_empty() {
+            parts.push(Part::Text(text));
+        }
+        let Some(range) = range else {
+            break;
+        };
+        let close = range.find(']').ok_or("`[` without a matching `]`")?;
+        let items = range_items(&range[..close])?;
+        names = names.saturating_mul(items.len());
+        if names > MAX_HOSTS_PER_PATTERN {
+            return Err(too_many());
+        }
+        longest += items.iter().map(String::len).max().unwrap_or(0);
+        if longest > MAX_NAME_BYTES {
+            return Err(too_long());
+        }
+        parts.push(Part::Range(items));
+        rest = &range[close + 1..];
+    }
+    // A name without ranges is checked, with the other names, where it is read.
+    if longest > MAX_NAME_BYTES && names > 1 {
+        return Err(too_long());
+    }
+    Ok(parts)
+}
+
+fn too_long() -> String {
+    format!(
+        "its names are longer than {MAX_NAME_BYTES} bytes, the cap (the longest DNS name is \
+         253); shorten it, or set `ansible_host` to the long address"
+    )
+}
+
+fn too_many() -> String {
+    format!(
+        "expands to more than {MAX_HOSTS_PER_PATTERN} hosts, the cap for one pattern; check \
+         the bounds for a typo, or split it into several patterns"
+    )
 }
 
 /// `name:PORT`, unless the colons belong to an IPv6 address or a range.
@@ -46,35 +146,6 @@ fn colon_outside_brackets(s: &str) -> bool {
         }
     }
     false
-}
-
-fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), String> {
-    let Some(open) = pattern.find('[') else {
-        if pattern.contains(']') {
-            return Err("`]` without a matching `[`".into());
-        }
-        out.push(pattern.to_string());
-        return Ok(());
-    };
-    let close = pattern[open..]
-        .find(']')
-        .map(|i| open + i)
-        .ok_or("`[` without a matching `]`")?;
-    let (head, range, tail) = (
-        &pattern[..open],
-        &pattern[open + 1..close],
-        &pattern[close + 1..],
-    );
-    for item in range_items(range)? {
-        if out.len() >= MAX_HOSTS_PER_PATTERN {
-            return Err(format!(
-                "expands to more than {MAX_HOSTS_PER_PATTERN} hosts"
-            ));
-        }
-        // The tail may hold further ranges: `rack[1:2]-node[a:b]`.
-        expand_into(&format!("{head}{item}{tail}"), out)?;
-    }
-    Ok(())
 }
 
 /// The items of one `[begin:end(:step)]` range.
@@ -131,9 +202,7 @@ fn numeric_items(begin: &str, end: &str, step: usize) -> Result<Vec<String>, Str
         return Err(format!("begin `{begin}` is larger than end `{end}`"));
     }
     if (e - b) / step as u64 >= MAX_HOSTS_PER_PATTERN as u64 {
-        return Err(format!(
-            "expands to more than {MAX_HOSTS_PER_PATTERN} hosts"
-        ));
+        return Err(too_many());
     }
     // A leading zero asks for zero padding to the width of both ends, as in Ansible.
     let width = if begin.len() > 1 && begin.starts_with('0') {
