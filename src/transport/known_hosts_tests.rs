@@ -497,13 +497,6 @@ fn plain_files_get_plain_entries_and_keep_their_mode() {
     );
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
 /// Lines that look like known_hosts lines, with random damage.
 fn line() -> impl Strategy<Value = Vec<u8>> {
     let field = prop_oneof![
@@ -521,7 +514,8 @@ fn line() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    // 256 cases, or `PROPTEST_CASES`.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn arbitrary_bytes_never_panic_and_stay_bounded(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {

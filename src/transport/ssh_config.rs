@@ -417,13 +417,6 @@ Host *
         assert_eq!(config.warnings().len(), 1, "{:?}", config.warnings());
     }
 
-    fn cases() -> u32 {
-        std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(256)
-    }
-
     /// Lines that look like config lines, with random damage.
     fn line() -> impl Strategy<Value = Vec<u8>> {
         let word = prop_oneof![
@@ -452,7 +445,8 @@ Host *
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(cases()))]
+        // 256 cases, or `PROPTEST_CASES`.
+        #![proptest_config(ProptestConfig::default())]
 
         #[test]
         fn arbitrary_bytes_never_panic_and_stay_bounded(
