@@ -174,6 +174,17 @@ proptest! {
     }
 
     #[test]
+    fn stat_start_time_of_any_numbers(
+        start in prop_oneof![any::<u64>(), Just(u64::MAX)],
+        booted in prop_oneof![any::<i64>(), Just(i64::MAX), Just(i64::MIN), 0..2_000_000_000i64],
+    ) {
+        // `btime` and the start ticks both come from files: their sum must not overflow.
+        let s = stat::parse(&stat_line("x", 1, 0, start)).expect("a valid line parses");
+        let at = s.started_at(booted);
+        prop_assert!(at >= booted);
+    }
+
+    #[test]
     fn stat_mutated_and_arbitrary(
         comm in "[^\n]{0,64}",
         e in edits(),
