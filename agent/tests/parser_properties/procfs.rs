@@ -243,3 +243,10 @@ proptest! {
         }
     }
 }
+
+/// `btime` near the end of time plus a start time overflowed `started_at`.
+#[test]
+fn started_at_saturates_with_a_huge_btime() {
+    let s = stat::parse(&stat_line("x", 1, 0, 100)).expect("a valid line parses");
+    assert_eq!(s.started_at(i64::MAX), i64::MAX);
+}
