@@ -164,7 +164,8 @@ fn check_schema(json: &str) -> Result<(), InvalidOutput> {
         .ok_or(InvalidOutput::NoSchemaVersion)?;
     let found = value.as_u64().ok_or_else(|| {
         let mut shown = value.to_string();
-        shown.truncate(40);
+        // The value is the host's text: cut it where a character starts.
+        shown.truncate(shown.floor_char_boundary(40));
         InvalidOutput::BadSchemaVersion(shown)
     })?;
     let supported = SCHEMA_VERSION;
