@@ -1,15 +1,18 @@
 //! Kernel images (bzImage headers, plain and gzip/xz/zstd-compressed banners), version
-//! strings, GRUB's `grub.cfg` and `grubenv`, and the container hints of `/proc/1/sched`.
+//! strings, GRUB's `grub.cfg` and `grubenv`, the container hints of `/proc/1/sched`, and
+//! all of them at once (with `/run/reboot-required.pkgs`) through the kernel, microcode
+//! and reboot collectors of a fixture host.
 
 use std::cmp::Ordering;
 use std::io::{Cursor, Write};
 use std::sync::LazyLock;
 
-use patchgap_probe::Roots;
 use patchgap_probe::kernel::{
-    GrubEntry, compare_releases, detect_container, parse_grub_cfg, parse_grubenv,
-    parse_version_string, version_from_bytes,
+    self as kernel_part, GrubEntry, compare_releases, detect_container, parse_grub_cfg,
+    parse_grubenv, parse_version_string, version_from_bytes,
 };
+use patchgap_probe::roots::under;
+use patchgap_probe::{Roots, microcode, reboot};
 use proptest::prelude::*;
 
 use super::{apply, apply_bytes, byte_edits, cases, edits, line_count, texty};
@@ -214,5 +217,57 @@ proptest! {
         if let Some(found) = detect_container(&roots) {
             prop_assert_eq!(found.evidence.as_str(), "/proc/1/sched");
         }
+    }
+}
+
+/// Writes `content` at the absolute path `abs` of a fixture host.
+fn put(root: &std::path::Path, abs: &str, content: &[u8]) {
+    let p = under(root, std::path::Path::new(abs));
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, content).expect("write");
+}
+
+proptest! {
+    // Each case writes a fixture host's `/proc`, `/boot`, `/run` and dpkg status.
+    #![proptest_config(cases(48))]
+
+    #[test]
+    fn boot_side_of_a_host(
+        release in prop_oneof!["[0-9]\\.[0-9]{1,2}\\.0-[0-9]{1,2}-amd64", texty()],
+        version in prop_oneof!["Linux version [ -~]{0,60}", texty()],
+        btime in prop_oneof![any::<i64>(), Just(i64::MAX), 0..2_000_000_000i64],
+        image in prop::collection::vec(any::<u8>(), 0..600),
+        cfg in prop::collection::vec(grub_line(), 0..8),
+        grubenv in texty(),
+        flags in texty(),
+        cpuinfo in texty(),
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        put(root, "/proc/sys/kernel/osrelease", release.as_bytes());
+        put(root, "/proc/version", version.as_bytes());
+        put(root, "/proc/stat", format!("cpu 1 2\nbtime {btime}\n").as_bytes());
+        put(root, "/proc/cpuinfo", cpuinfo.as_bytes());
+        put(root, "/proc/1/sched", b"systemd (1, #threads: 1)\n");
+        let name = release.replace(['/', '\0'], "_");
+        if !name.is_empty() && name != "." && name != ".." && name.len() < 200 {
+            put(root, &format!("/boot/vmlinuz-{name}"), &image);
+        }
+        put(root, "/boot/grub/grub.cfg", cfg.join("\n").as_bytes());
+        put(root, "/boot/grub/grubenv", grubenv.as_bytes());
+        put(root, "/run/reboot-required", b"");
+        put(root, "/run/reboot-required.pkgs", flags.as_bytes());
+        put(root, "/var/lib/dpkg/status", format!(
+            "Package: linux-image-{name}\nStatus: install ok installed\nVersion: 1\n\n\
+             Package: libc6\nStatus: install ok installed\nVersion: 2\n"
+        ).as_bytes());
+        put(root, "/var/lib/dpkg/info/libc6.list", b"/lib/libc.so.6\n");
+
+        let roots = Roots::fixture(root);
+        let k = kernel_part::collect(&roots);
+        let m = microcode::collect(&roots);
+        let r = reboot::collect(&roots, &k, &m);
+        prop_assert!(r.flag_packages.len() <= line_count(&flags));
+        prop_assert!(r.needed, "the flag file alone asks for a reboot");
     }
 }
