@@ -402,3 +402,23 @@ fn schema_version_text_is_cut_at_a_character() {
     };
     assert!(shown.len() <= 40 && shown.starts_with("\"é"), "{shown}");
 }
+
+/// Output cut inside a number (`-`, `1e`) was called "not JSON: invalid number" rather
+/// than truncated, as serde_json reports it so.
+#[test]
+fn output_cut_inside_a_number_is_truncated() {
+    for cut in [r#"{"schema_version":-"#, r#"{"a":1e"#, "{\"a\":\n2."] {
+        let err = parse_probe_output(cut.as_bytes()).expect_err("cut");
+        assert!(
+            matches!(err, InvalidOutput::Truncated { .. }),
+            "{cut}: {err:?}"
+        );
+    }
+    for invalid in [r#"{"a":-x}"#, r#"{"a":- "#, "[1,2]3"] {
+        let err = parse_probe_output(invalid.as_bytes()).expect_err("invalid");
+        assert!(
+            matches!(err, InvalidOutput::NotJson { .. }),
+            "{invalid}: {err:?}"
+        );
+    }
+}
