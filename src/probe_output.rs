@@ -130,16 +130,16 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<ProbeReport, InvalidOutput> {
     if text.trim().is_empty() {
         return Err(InvalidOutput::Empty);
     }
-    let raw: Box<RawValue> = serde_json::from_str(text).map_err(syntax_error)?;
+    let raw: Box<RawValue> = serde_json::from_str(text).map_err(|e| syntax_error(e, text))?;
     check_schema(raw.get())?;
     let report: Report =
         serde_json::from_str(raw.get()).map_err(|e| InvalidOutput::Schema(e.to_string()))?;
     Ok(ProbeReport { report, raw })
 }
 
-fn syntax_error(e: serde_json::Error) -> InvalidOutput {
+fn syntax_error(e: serde_json::Error, text: &str) -> InvalidOutput {
     let (line, column) = (e.line(), e.column());
-    if e.is_eof() {
+    if e.is_eof() || number_cut_short(text, &e) {
         InvalidOutput::Truncated { line, column }
     } else {
         InvalidOutput::NotJson {
@@ -147,6 +147,20 @@ fn syntax_error(e: serde_json::Error) -> InvalidOutput {
             line,
             column,
         }
+    }
+}
+
+/// serde_json calls a number that the output stops in the middle of (`-`, `1e`, `2.`)
+/// invalid rather than unfinished. It was cut short when the error is at the very end and
+/// one more digit leaves the JSON merely unfinished.
+fn number_cut_short(text: &str, e: &serde_json::Error) -> bool {
+    let last_line = text.rsplit('\n').next().unwrap_or(text);
+    let at_end = e.line() == text.matches('\n').count() + 1 && e.column() == last_line.len();
+    at_end && {
+        let mut more = String::with_capacity(text.len() + 1);
+        more.push_str(text);
+        more.push('0');
+        serde_json::from_str::<serde::de::IgnoredAny>(&more).is_err_and(|e| e.is_eof())
     }
 }
 
@@ -164,7 +178,8 @@ fn check_schema(json: &str) -> Result<(), InvalidOutput> {
         .ok_or(InvalidOutput::NoSchemaVersion)?;
     let found = value.as_u64().ok_or_else(|| {
         let mut shown = value.to_string();
-        shown.truncate(40);
+        // The value is the host's text: cut it where a character starts.
+        shown.truncate(shown.floor_char_boundary(40));
         InvalidOutput::BadSchemaVersion(shown)
     })?;
     let supported = SCHEMA_VERSION;

@@ -26,9 +26,11 @@ impl Stat {
         self.flags & PF_KTHREAD != 0
     }
 
-    /// Unix time the process started, given the boot time.
+    /// Unix time the process started, given the boot time. Both numbers come from files
+    /// (`btime` of `/proc/stat`, the start ticks of `/proc/PID/stat`), so the sum saturates
+    /// rather than overflow.
     pub fn started_at(&self, booted_at: i64) -> i64 {
-        booted_at + i64::try_from(self.start_ticks / USER_HZ).unwrap_or(0)
+        booted_at.saturating_add(i64::try_from(self.start_ticks / USER_HZ).unwrap_or(i64::MAX))
     }
 }
 
