@@ -76,26 +76,39 @@ def nspawn_pid(name):
 def container_pids(name):
     """Every process in the host's PID namespace: its systemd and all it runs.
 
-    The namespace is the one of nspawn's child (the host's PID 1), remembered in a file so
-    that a host whose nspawn died can still be found and killed.
+    The namespace is the one of nspawn's child (the host's PID 1), remembered in a file with
+    that PID 1 and its start time, so that a host whose nspawn died can still be found and
+    killed. The namespace's inode number alone is not enough: the kernel reuses it once the
+    namespace is gone, and a reaper taking an old fleet down would then kill the host of
+    another fleet booting at the same time. A namespace whose PID 1 is gone is empty (the
+    kernel kills the rest with it), so nothing is returned for it.
     """
     memo = os.path.join(host_dir(name), "pidns")
-    pidns = None
     pid = nspawn_pid(name)
     if pid is not None:
         own = ns_of("self")
         for child in children(pid):
-            if ns_of(child) not in (None, own):
-                pidns = ns_of(child)
-                with open(memo, "w") as f:
-                    f.write(pidns)
-    if pidns is None:
-        try:
-            with open(memo) as f:
-                pidns = f.read()
-        except OSError:
-            return []
+            pidns = ns_of(child)
+            if pidns not in (None, own):
+                state.replace(memo, "%s %s %s\n" % (pidns, child, start_time(child)))
+                break
+    try:
+        with open(memo) as f:
+            pidns, init, started = f.read().split()
+    except (OSError, ValueError):
+        return []
+    if ns_of(init) != pidns or start_time(init) != started:
+        return []
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and ns_of(p) == pidns]
+
+
+def start_time(pid):
+    """A process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def ns_of(pid):
