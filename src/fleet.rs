@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::cli::{ProbeArgs, SshArgs};
 use secrecy::SecretString;
 
-use crate::deploy::{DeployOptions, STALL_TIMEOUT, Validator, deploy_and_run, embedded_probes};
+use crate::deploy::{DeployOptions, STALL_TIMEOUT, deploy_and_run, embedded_probes};
 use crate::inventory::HostTarget;
 use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult};
 use crate::transport::{
@@ -41,7 +41,6 @@ pub struct FleetOptions {
     pub probe_args: Vec<String>,
     pub cleanup: bool,
     pub become_password: Option<Arc<SecretString>>,
-    pub validate: Validator,
 }
 
 impl FleetOptions {
@@ -52,7 +51,6 @@ impl FleetOptions {
         probe: &ProbeArgs,
         prompt: Option<PassphrasePrompt>,
         become_password: Option<SecretString>,
-        validate: Validator,
     ) -> Result<Self, SetupError> {
         let home = std::env::var("HOME").unwrap_or_default();
         let user_ssh = (!home.is_empty()).then(|| std::path::Path::new(&home).join(".ssh"));
@@ -97,7 +95,6 @@ impl FleetOptions {
             probe_args: probe_arguments(probe),
             cleanup: ssh.cleanup,
             become_password: become_password.map(Arc::new),
-            validate,
         })
     }
 }
@@ -252,7 +249,6 @@ async fn audit_host(
             escalate: target.sudo != Some(false),
             become_required: target.r#become,
             cache_dir: target.cache_dir.clone(),
-            validate: options.validate,
             stall_timeout: STALL_TIMEOUT,
         };
         let result = deploy_and_run(&connection, &deploy, phase).await;
@@ -357,14 +353,8 @@ mod tests {
         ])
         .expect("command line");
         let crate::cli::Command::Audit(audit) = cli.command;
-        let options = FleetOptions::from_args(
-            &audit.ssh,
-            &ProbeArgs::default(),
-            None,
-            None,
-            crate::deploy::parse_report,
-        )
-        .expect("bad bytes do not fail the run");
+        let options = FleetOptions::from_args(&audit.ssh, &ProbeArgs::default(), None, None)
+            .expect("bad bytes do not fail the run");
         let (events, mut received) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()

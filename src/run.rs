@@ -4,7 +4,6 @@ use anyhow::Context as _;
 use patchgap_probe::host::now;
 
 use crate::cli::{AuditArgs, Cli, Command, Format};
-use crate::deploy::parse_report;
 use crate::exit::{Exit, UsageError};
 use crate::fleet::{FleetOptions, audit_fleet, ssh_target};
 use crate::fleet_report::{
@@ -96,7 +95,6 @@ fn audit_hosts(args: &AuditArgs, targets: Vec<SshTarget>) -> anyhow::Result<Vec<
         &args.probe,
         progress.passphrase_prompt(),
         become_password,
-        parse_report,
     )?;
     let open_files = open_files::raise_soft_limit();
     if options.forks > open_files.max_forks() {
