@@ -12,12 +12,12 @@ use tokio::task::JoinSet;
 use crate::cli::{ProbeArgs, SshArgs};
 use secrecy::SecretString;
 
-use crate::deploy::{DeployOptions, STALL_TIMEOUT, deploy_and_run, embedded_probes};
+use crate::deploy::{DeployOptions, EmbeddedProbe, STALL_TIMEOUT, deploy_and_run, embedded_probes};
 use crate::inventory::HostTarget;
-use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult};
+use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult, Phase};
 use crate::transport::{
-    Credentials, JumpPool, KnownHosts, PassphrasePrompt, Resolver, SessionOptions, SshConfig,
-    SshTarget, client_config, connect,
+    ConnectFailure, ConnectStep, Connector, Credentials, JumpPool, KnownHosts, PassphrasePrompt,
+    Resolver, RusshConnector, SessionOptions, SshConfig, SshTarget, client_config,
 };
 
 /// A run that cannot start: its known_hosts or ssh config is unreadable.
@@ -151,9 +151,9 @@ pub fn probe_arguments(probe: &ProbeArgs) -> Vec<String> {
     args
 }
 
-/// Audits `targets`, at most `forks` at a time, sending progress on `events` (a closed
-/// receiver is fine). Returns one outcome per target, in the order given. What the setup
-/// skipped (known_hosts or ssh_config lines that are not UTF-8) goes out first as
+/// Audits `targets` over SSH, at most `forks` at a time, sending progress on `events` (a
+/// closed receiver is fine). Returns one outcome per target, in the order given. What the
+/// setup skipped (known_hosts or ssh_config lines that are not UTF-8) goes out first as
 /// [`FleetEvent::Warning`]s.
 pub async fn audit_fleet(
     targets: Vec<SshTarget>,
@@ -164,23 +164,65 @@ pub async fn audit_fleet(
     for warning in setup_warnings.chain(options.resolver.config.warnings()) {
         let _ = events.send(FleetEvent::Warning(warning.clone()));
     }
+    let connector = RusshConnector {
+        session: options.session.clone(),
+    };
+    let plan = Plan {
+        forks: options.forks,
+        host_timeout: options.host_timeout,
+        resolver: options.resolver,
+        probes: embedded_probes(),
+        probe_args: options.probe_args,
+        cleanup: options.cleanup,
+        become_password: options.become_password,
+        stall_timeout: STALL_TIMEOUT,
+    };
+    fan_out(connector, targets, plan, events).await
+}
+
+/// What the fan-out needs besides the transport.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Hosts audited at once (`--forks`).
+    pub forks: usize,
+    /// Everything one host may take (`--host-timeout`), unless the host sets its own.
+    pub host_timeout: Duration,
+    pub resolver: Arc<Resolver>,
+    /// The probe binaries that can be uploaded (the embedded ones, but for tests).
+    pub probes: &'static [EmbeddedProbe],
+    pub probe_args: Vec<String>,
+    pub cleanup: bool,
+    pub become_password: Option<Arc<SecretString>>,
+    /// See [`DeployOptions::stall_timeout`].
+    pub stall_timeout: Duration,
+}
+
+/// Audits `targets` through `connector`, at most `plan.forks` at a time. Every target ends
+/// in exactly one outcome, in the order given, whatever happens to the others.
+pub async fn fan_out<C: Connector + Clone>(
+    connector: C,
+    targets: Vec<SshTarget>,
+    plan: Plan,
+    events: mpsc::UnboundedSender<FleetEvent>,
+) -> Vec<HostOutcome> {
     let _ = events.send(FleetEvent::Started {
         hosts: targets.len(),
     });
-    let options = Arc::new(options);
-    let slots = Arc::new(Semaphore::new(options.forks.max(1)));
+    let plan = Arc::new(plan);
+    let slots = Arc::new(Semaphore::new(plan.forks.max(1)));
     let mut outcomes: Vec<Option<HostOutcome>> = vec![None; targets.len()];
     let mut tasks = JoinSet::new();
     let mut task_index = std::collections::HashMap::new();
     for (index, target) in targets.iter().cloned().enumerate() {
-        let (options, slots, events) = (options.clone(), slots.clone(), events.clone());
+        let (plan, slots, events) = (plan.clone(), slots.clone(), events.clone());
+        let connector = connector.clone();
         let handle = tasks.spawn(async move {
             // The semaphore is never closed, so acquiring only fails if it were.
             let _slot = slots.acquire_owned().await.ok();
             let _ = events.send(FleetEvent::HostStarted {
                 host: target.name.clone(),
             });
-            let outcome = audit_host(&target, &options, &events).await;
+            let outcome = audit_host(&connector, &target, &plan, &events).await;
             let _ = events.send(FleetEvent::HostFinished(Box::new(outcome.clone())));
             (index, outcome)
         });
@@ -199,7 +241,7 @@ pub async fn audit_fleet(
             }
         }
     }
-    options.session.jumps.close().await;
+    connector.finish().await;
     outcomes
         .into_iter()
         .zip(&targets)
@@ -209,20 +251,38 @@ pub async fn audit_fleet(
         .collect()
 }
 
+/// The report's name for a transport failure.
+fn connect_failure(kind: ConnectFailure) -> Failure {
+    match kind {
+        ConnectFailure::Unreachable => Failure::Unreachable,
+        ConnectFailure::Timeout => Failure::Timeout,
+        ConnectFailure::AuthFailed => Failure::AuthFailed,
+        ConnectFailure::HostKeyUnknown => Failure::HostKeyUnknown,
+        ConnectFailure::HostKeyChanged => Failure::HostKeyChanged,
+    }
+}
+
+/// The progress phase of a connection step.
+fn connect_phase(step: ConnectStep) -> Phase {
+    match step {
+        ConnectStep::Connecting => Phase::Connecting,
+        ConnectStep::Authenticating => Phase::Authenticating,
+    }
+}
+
 /// One host from connection to result, within the whole-host timeout.
-async fn audit_host(
+async fn audit_host<C: Connector>(
+    connector: &C,
     target: &SshTarget,
-    options: &FleetOptions,
+    plan: &Plan,
     events: &mpsc::UnboundedSender<FleetEvent>,
 ) -> HostOutcome {
     let started = Instant::now();
-    let route = options.resolver.route(target);
+    let route = plan.resolver.route(target);
     let host_timeout = target
         .host_timeout
-        .map_or(options.host_timeout, Duration::from_secs);
-    let connect_timeout = target
-        .connect_timeout
-        .map_or(options.session.connect_timeout, Duration::from_secs);
+        .map_or(plan.host_timeout, Duration::from_secs);
+    let connect_timeout = target.connect_timeout.map(Duration::from_secs);
     let phase = |phase| {
         let _ = events.send(FleetEvent::HostPhase {
             host: target.name.clone(),
@@ -230,29 +290,30 @@ async fn audit_host(
         });
     };
     let work = async {
-        let connection = match connect(&route, &options.session, connect_timeout, phase).await {
+        let step = move |step| phase(connect_phase(step));
+        let connection = match connector.connect(&route, connect_timeout, step).await {
             Ok(connection) => connection,
             Err(err) => {
                 return HostResult::Failed {
-                    failure: err.failure,
+                    failure: connect_failure(err.kind),
                     message: err.message,
                     stderr_tail: None,
                 };
             }
         };
         let deploy = DeployOptions {
-            probes: embedded_probes(),
-            probe_args: options.probe_args.clone(),
-            cleanup: options.cleanup,
-            become_password: options.become_password.clone(),
+            probes: plan.probes,
+            probe_args: plan.probe_args.clone(),
+            cleanup: plan.cleanup,
+            become_password: plan.become_password.clone(),
             become_user: target.become_user.clone().unwrap_or_else(|| "root".into()),
             escalate: target.sudo != Some(false),
             become_required: target.r#become,
             cache_dir: target.cache_dir.clone(),
-            stall_timeout: STALL_TIMEOUT,
+            stall_timeout: plan.stall_timeout,
         };
         let result = deploy_and_run(&connection, &deploy, phase).await;
-        connection.close().await;
+        connector.disconnect(connection).await;
         result
     };
     let result = tokio::time::timeout(host_timeout, work)
@@ -396,3 +457,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "fan_out_tests.rs"]
+mod fan_out_tests;
