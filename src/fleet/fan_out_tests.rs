@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::transport::fake::{FakeConnector, FakeHost, FakeTarget, Remote};
-use crate::transport::{ConnectError, ExecEvent};
+use crate::transport::{ConnectError, ExecEvent, SshConfig};
 
 static PROBE: [u8; 4096] = [0x7f; 4096];
 static PROBES: &[EmbeddedProbe] = &[EmbeddedProbe {

@@ -9,27 +9,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::cli::{ProbeArgs, SshArgs};
 use secrecy::SecretString;
 
 use crate::deploy::{DeployOptions, EmbeddedProbe, STALL_TIMEOUT, deploy_and_run, embedded_probes};
-use crate::inventory::HostTarget;
 use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult, Phase};
 use crate::transport::{
-    ConnectFailure, ConnectStep, Connector, Credentials, JumpPool, KnownHosts, PassphrasePrompt,
-    Resolver, RusshConnector, SessionOptions, SshConfig, SshTarget, client_config,
+    ConnectFailure, ConnectStep, Connector, Resolver, RusshConnector, SessionOptions, SshTarget,
 };
 
-/// A run that cannot start: its known_hosts or ssh config is unreadable.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("{0}")]
-    KnownHosts(std::io::Error),
-    #[error("{0}")]
-    SshConfig(std::io::Error),
-}
-
-/// What every host of a run shares.
+/// What every host of a run shares, ready to use: built by `crate::targets` from the
+/// command line and the environment, which the fleet never reads.
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
     /// Hosts audited at once (`--forks`).
@@ -41,114 +30,6 @@ pub struct FleetOptions {
     pub probe_args: Vec<String>,
     pub cleanup: bool,
     pub become_password: Option<Arc<SecretString>>,
-}
-
-impl FleetOptions {
-    /// The options of a run from the command line. `prompt` asks for key passphrases
-    /// (none without a terminal); `become_password` comes from `--ask-become-pass`.
-    pub fn from_args(
-        ssh: &SshArgs,
-        probe: &ProbeArgs,
-        prompt: Option<PassphrasePrompt>,
-        become_password: Option<SecretString>,
-    ) -> Result<Self, SetupError> {
-        let home = std::env::var("HOME").unwrap_or_default();
-        let user_ssh = (!home.is_empty()).then(|| std::path::Path::new(&home).join(".ssh"));
-        let (files, write_to) = match &ssh.known_hosts {
-            Some(file) => (vec![file.clone()], Some(file.clone())),
-            None => {
-                let user = user_ssh.as_ref().map(|dir| dir.join("known_hosts"));
-                let mut files: Vec<_> = user.iter().cloned().collect();
-                files.push("/etc/ssh/ssh_known_hosts".into());
-                (files, user)
-            }
-        };
-        let known_hosts = KnownHosts::load(&files, write_to).map_err(SetupError::KnownHosts)?;
-        let config = match &ssh.ssh_config {
-            Some(file) if file.as_os_str() == "none" => SshConfig::default(),
-            Some(file) => SshConfig::load(file).map_err(SetupError::SshConfig)?,
-            None => match &user_ssh {
-                Some(dir) => SshConfig::load(&dir.join("config")).map_err(SetupError::SshConfig)?,
-                None => SshConfig::default(),
-            },
-        };
-        let local_user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "root".into());
-        Ok(Self {
-            forks: ssh.forks,
-            host_timeout: Duration::from_secs(ssh.host_timeout),
-            session: Arc::new(SessionOptions {
-                connect_timeout: Duration::from_secs(ssh.connect_timeout),
-                known_hosts: Arc::new(known_hosts),
-                accept_new_host_keys: ssh.accept_new_host_keys,
-                credentials: Arc::new(Credentials::new(true, prompt)),
-                ssh: Arc::new(client_config()),
-                jumps: JumpPool::default(),
-            }),
-            resolver: Arc::new(Resolver {
-                config,
-                local_user,
-                home,
-                private_key: ssh.private_key.clone(),
-            }),
-            probe_args: probe_arguments(probe),
-            cleanup: ssh.cleanup,
-            become_password: become_password.map(Arc::new),
-        })
-    }
-}
-
-/// The SSH view of an inventory host.
-pub fn ssh_target(host: &HostTarget) -> SshTarget {
-    SshTarget {
-        name: host.name.clone(),
-        host: host.address.clone(),
-        port: host.port,
-        user: host.user.clone(),
-        identity_files: host
-            .private_key_file
-            .iter()
-            .map(|f| expand_home(f))
-            .collect(),
-        proxy_jump: host.proxy_jump.clone(),
-        r#become: host.r#become,
-        become_user: host.become_user.clone(),
-        sudo: host.settings.sudo,
-        connect_timeout: host.settings.connect_timeout,
-        host_timeout: host.settings.host_timeout,
-        cache_dir: host
-            .settings
-            .cache_dir
-            .as_ref()
-            .map(|dir| dir.display().to_string()),
-    }
-}
-
-/// `~/key` as ssh and Ansible read it; other paths unchanged.
-fn expand_home(path: &std::path::Path) -> std::path::PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
-        _ => path.to_path_buf(),
-    }
-}
-
-/// The probe's command line for `probe` (the same flags as the controller's).
-pub fn probe_arguments(probe: &ProbeArgs) -> Vec<String> {
-    let mut args = Vec::new();
-    if probe.integrity {
-        args.push("--integrity".to_string());
-    }
-    if let Some(pattern) = &probe.integrity_packages {
-        args.extend(["--integrity-packages".to_string(), pattern.clone()]);
-    }
-    for regex in &probe.ignore {
-        args.extend(["--ignore".to_string(), regex.clone()]);
-    }
-    if probe.no_default_ignores {
-        args.push("--no-default-ignores".to_string());
-    }
-    args
 }
 
 /// Audits `targets` over SSH, at most `forks` at a time, sending progress on `events` (a
@@ -349,112 +230,6 @@ fn internal_failure(target: &SshTarget, message: String) -> HostOutcome {
             message: format!("internal error: {message}"),
             stderr_tail: None,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inventory_hosts_keep_their_ssh_settings() {
-        let host = HostTarget {
-            name: "web1".into(),
-            address: Some("10.0.0.1".into()),
-            port: Some(2200),
-            user: Some("ops".into()),
-            private_key_file: Some("/keys/web".into()),
-            r#become: true,
-            become_user: Some("admin".into()),
-            proxy_jump: Some("bastion".into()),
-            groups: vec!["all".into()],
-            settings: crate::inventory::PatchgapVars {
-                sudo: Some(false),
-                connect_timeout: Some(3),
-                host_timeout: Some(30),
-                cache_dir: Some("/opt/patchgap".into()),
-                ..Default::default()
-            },
-        };
-        assert_eq!(
-            ssh_target(&host),
-            SshTarget {
-                name: "web1".into(),
-                host: Some("10.0.0.1".into()),
-                port: Some(2200),
-                user: Some("ops".into()),
-                identity_files: vec!["/keys/web".into()],
-                proxy_jump: Some("bastion".into()),
-                r#become: true,
-                become_user: Some("admin".into()),
-                sudo: Some(false),
-                connect_timeout: Some(3),
-                host_timeout: Some(30),
-                cache_dir: Some("/opt/patchgap".into()),
-            }
-        );
-    }
-
-    /// Regression: a known_hosts or ssh_config line that is not UTF-8 aborted the run; now
-    /// it is skipped and the user is told through the run's events.
-    #[test]
-    fn setup_warnings_reach_the_event_stream() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let known = dir.path().join("known_hosts");
-        std::fs::write(&known, b"bad\xff line\n").expect("write");
-        let config = dir.path().join("config");
-        std::fs::write(&config, b"Host *\n  User \xff\n").expect("write");
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
-            "patchgap".as_ref(),
-            "audit".as_ref(),
-            "--known-hosts".as_ref(),
-            known.as_os_str(),
-            "--ssh-config".as_ref(),
-            config.as_os_str(),
-        ])
-        .expect("command line");
-        let crate::cli::Command::Audit(audit) = cli.command;
-        let options = FleetOptions::from_args(&audit.ssh, &ProbeArgs::default(), None, None)
-            .expect("bad bytes do not fail the run");
-        let (events, mut received) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let outcomes = runtime.block_on(audit_fleet(Vec::new(), options, events));
-        assert!(outcomes.is_empty());
-        let mut warnings = Vec::new();
-        while let Ok(event) = received.try_recv() {
-            if let FleetEvent::Warning(message) = event {
-                warnings.push(message);
-            }
-        }
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("known_hosts") && warnings[0].contains("line 1"));
-        assert!(warnings[1].contains("ssh config") && warnings[1].contains("line 2"));
-    }
-
-    #[test]
-    fn probe_flags_pass_through() {
-        let probe = ProbeArgs {
-            integrity: true,
-            integrity_packages: Some("libssl*".into()),
-            ignore: vec!["^/opt/".into(), "x y".into()],
-            no_default_ignores: true,
-            show_ignored: true,
-        };
-        assert_eq!(
-            probe_arguments(&probe),
-            [
-                "--integrity",
-                "--integrity-packages",
-                "libssl*",
-                "--ignore",
-                "^/opt/",
-                "--ignore",
-                "x y",
-                "--no-default-ignores"
-            ]
-        );
     }
 }
 
