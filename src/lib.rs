@@ -21,6 +21,7 @@ pub mod progress;
 pub mod render;
 pub mod run;
 pub mod sanitize;
+pub mod targets;
 pub mod transport;
 
 #[cfg(test)]

@@ -4,15 +4,15 @@ use anyhow::Context as _;
 use patchgap_probe::host::now;
 
 use crate::cli::{AuditArgs, Cli, Command, Format};
-use crate::deploy::parse_report;
 use crate::exit::{Exit, UsageError};
-use crate::fleet::{FleetOptions, audit_fleet, ssh_target};
+use crate::fleet::audit_fleet;
 use crate::fleet_report::{
     ControllerInfo, FleetReport, fleet_exit, render_summary, stdout_width, summarize, write_json,
     write_json_file,
 };
 use crate::outcome::HostOutcome;
 use crate::progress::Progress;
+use crate::targets::{LocalEnv, fleet_options, ssh_target};
 use crate::transport::SshTarget;
 use crate::{inventory, limit, local, open_files, output, render};
 
@@ -48,7 +48,12 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Exit> {
     let inventory = inventory::load(&args.inventories)?;
     let selection = limit::select(&inventory, args.limit.as_deref())
         .map_err(|err| UsageError(err.to_string()))?;
-    let targets: Vec<SshTarget> = selection.hosts.iter().map(ssh_target).collect();
+    let env = LocalEnv::from_process();
+    let targets: Vec<SshTarget> = selection
+        .hosts
+        .iter()
+        .map(|h| ssh_target(h, &env))
+        .collect();
     let order: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let outcomes = audit_hosts(args, targets)?;
     let mut controller = ControllerInfo::new(started_at, now());
@@ -91,12 +96,12 @@ fn audit_hosts(args: &AuditArgs, targets: Vec<SshTarget>) -> anyhow::Result<Vec<
     } else {
         None
     };
-    let mut options = FleetOptions::from_args(
+    let mut options = fleet_options(
         &args.ssh,
         &args.probe,
         progress.passphrase_prompt(),
         become_password,
-        parse_report,
+        &LocalEnv::from_process(),
     )?;
     let open_files = open_files::raise_soft_limit();
     if options.forks > open_files.max_forks() {

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use patchgap::deploy::parse_report;
 use patchgap::fleet::{FleetOptions, audit_fleet};
 use patchgap::outcome::{Failure, HostOutcome, HostResult};
 use patchgap::transport::{
@@ -54,7 +53,6 @@ fn options_accepting(
         probe_args: Vec::new(),
         cleanup: false,
         become_password: None,
-        validate: parse_report,
     }
 }
 

@@ -42,12 +42,8 @@ const WRITE_CHUNK: usize = 32 * 1024;
 /// (120 s), and far above what a slow sudo (PAM, LDAP) or a busy host needs to answer.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Checks the probe's stdout and turns it into a report (a parameter so that tests and
-/// other front ends can choose their checks).
-pub type Validator = fn(&[u8]) -> Result<ProbeReport, String>;
-
 /// The controller's check of untrusted probe output (size, UTF-8, schema).
-pub fn parse_report(stdout: &[u8]) -> Result<ProbeReport, String> {
+fn parse_report(stdout: &[u8]) -> Result<ProbeReport, String> {
     parse_probe_output(stdout).map_err(|err| format!("probe output invalid: {err}"))
 }
 
@@ -67,7 +63,6 @@ pub struct DeployOptions {
     /// Fail with [`Failure::SudoRefused`] instead of running a partial audit.
     pub become_required: bool,
     pub cache_dir: Option<String>,
-    pub validate: Validator,
     /// How long the exchange may go without a byte either way before the probe runs, or
     /// while the host has not taken all its input.
     pub stall_timeout: Duration,
@@ -88,7 +83,7 @@ pub async fn deploy_and_run(
     };
     let first = exchange(host, options, escalation, &mut phase).await;
     match first {
-        Exchange::Ran { .. } | Exchange::Done(_) => first.into_result(options),
+        Exchange::Ran { .. } | Exchange::Done(_) => first.into_result(),
         Exchange::SudoRefused { stderr } if options.become_required => failed(
             Failure::SudoRefused,
             format!(
@@ -100,7 +95,7 @@ pub async fn deploy_and_run(
         ),
         Exchange::SudoRefused { .. } => exchange(host, options, Escalation::None, &mut phase)
             .await
-            .into_result(options),
+            .into_result(),
     }
 }
 
@@ -130,7 +125,7 @@ enum Exchange {
 }
 
 impl Exchange {
-    fn into_result(self, options: &DeployOptions) -> HostResult {
+    fn into_result(self) -> HostResult {
         match self {
             Exchange::Done(result) => result,
             Exchange::SudoRefused { stderr } => failed(
@@ -146,8 +141,8 @@ impl Exchange {
                 stderr,
             } => {
                 match ending {
-                    // Stopped by the controller: what was read is over the cap, and the
-                    // validator says so.
+                    // Stopped by the controller: what was read is over the cap, and
+                    // parse_report says so.
                     _ if overflow => {}
                     Ending::Status(0) => {}
                     Ending::Status(126 | 127) => {
@@ -179,7 +174,7 @@ impl Exchange {
                         );
                     }
                 }
-                match (options.validate)(&stdout) {
+                match parse_report(&stdout) {
                     Ok(report) => HostResult::Audited {
                         partial: !privileged,
                         report: Box::new(report),
@@ -454,7 +449,7 @@ fn hear(
     }
 }
 
-/// Appends probe output, keeping one byte past the cap so the validator reports the size.
+/// Appends probe output, keeping one byte past the cap so parse_report reports the size.
 fn keep_stdout(heard: &mut Heard, data: &[u8]) {
     let room = MAX_PROBE_OUTPUT + 1 - heard.stdout.len();
     heard

@@ -29,7 +29,6 @@ fn options() -> DeployOptions {
         escalate: true,
         become_required: false,
         cache_dir: None,
-        validate: parse_report,
         stall_timeout: STALL_TIMEOUT,
     }
 }

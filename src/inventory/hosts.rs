@@ -33,20 +33,6 @@ pub struct HostTarget {
     pub settings: PatchgapVars,
 }
 
-impl HostTarget {
-    /// The name to resolve and connect to.
-    pub fn connect_address(&self) -> &str {
-        self.address.as_deref().unwrap_or(&self.name)
-    }
-
-    /// Whether the probe runs through `sudo -n`, given whether the login user is root.
-    pub fn wants_sudo(&self, login_is_root: bool) -> bool {
-        self.settings
-            .sudo
-            .unwrap_or(self.r#become || !login_is_root)
-    }
-}
-
 /// Every host of the inventory files, in the order they first appear.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {

@@ -69,16 +69,15 @@ fn variables_inherit_from_all_through_parents_to_the_host() {
 fn connection_and_patchgap_settings() {
     let inventory = load(&[fixture("site.yaml")]).expect("valid");
     let dba = host(&inventory, "dba");
-    assert_eq!(dba.connect_address(), "10.0.0.9");
+    assert_eq!(dba.address.as_deref(), Some("10.0.0.9"));
     assert!(dba.r#become);
     assert_eq!(dba.become_user.as_deref(), Some("root"));
     assert_eq!(host(&inventory, "db1").port, Some(2222));
-    assert_eq!(host(&inventory, "db1").connect_address(), "db1");
+    assert_eq!(host(&inventory, "db1").address, None);
 
     let web02 = host(&inventory, "web02");
     assert!(web02.settings.skip);
     assert_eq!(web02.settings.sudo, Some(false));
-    assert!(!web02.wants_sudo(false));
     assert_eq!(web02.private_key_file, Some(PathBuf::from("~/.ssh/legacy")));
     assert_eq!(
         web02.settings.cache_dir,
@@ -90,9 +89,7 @@ fn connection_and_patchgap_settings() {
         Some("ops@bastion.example.com")
     );
     assert_eq!(web02.proxy_jump, None);
-    assert!(host(&inventory, "web01").wants_sudo(false));
-    assert!(!host(&inventory, "web01").wants_sudo(true));
-    assert!(dba.wants_sudo(true));
+    assert_eq!(host(&inventory, "web01").settings.sudo, None);
 }
 
 #[test]

@@ -1,15 +1,21 @@
 //! An in-memory host for tests of everything above the transport: each `exec` hands out the
 //! next scripted channel, and the test plays the host's side through a [`Remote`]: the
 //! events it sends back, and a stdin pipe it may read, or never read, like a host that
-//! stopped taking input.
+//! stopped taking input. [`FakeConnector`] is a network of such hosts (or of failures)
+//! for the fleet's fan-out.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncWrite, DuplexStream};
 use tokio::sync::mpsc;
 
+use super::connector::Connector;
 use super::exec::{Exec, ExecChannel, ExecEvent};
+use super::session::{ConnectError, ConnectFailure, ConnectStep};
+use super::target::Route;
 
 /// A fake host: the channels its commands get, in order, and the commands it was given.
 #[derive(Default)]
@@ -133,5 +139,120 @@ impl Remote {
     /// Whether the controller asked to close the channel.
     pub fn closed(&self) -> bool {
         *self.closed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What a [`FakeConnector`] does when asked for one host.
+pub enum FakeTarget {
+    /// Connects, after `delay`, to this host.
+    Host { delay: Duration, host: FakeHost },
+    /// Refuses the connection, after `delay`.
+    Fail {
+        delay: Duration,
+        error: ConnectError,
+    },
+    /// Never answers: the connection attempt waits forever.
+    Hang,
+    /// The connection attempt panics.
+    Panic,
+}
+
+/// A fake network: one [`FakeTarget`] per host address (the route's target host), and
+/// counts of what the fan-out did with it.
+#[derive(Default)]
+pub struct FakeConnector {
+    targets: Mutex<HashMap<String, FakeTarget>>,
+    /// Connection attempts in progress or connected, and the most there ever were.
+    busy: AtomicUsize,
+    pub most_busy: AtomicUsize,
+    /// Connections ended by `disconnect`, and calls of `finish`.
+    pub disconnected: AtomicUsize,
+    pub finished: AtomicUsize,
+}
+
+impl FakeConnector {
+    /// Sets what connecting to `address` does.
+    pub fn add(&self, address: &str, target: FakeTarget) {
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(address.to_string(), target);
+    }
+}
+
+/// A connection of a [`FakeConnector`]: its host, busy until it is dropped.
+pub struct FakeConnection {
+    host: FakeHost,
+    _busy: Busy,
+}
+
+impl Exec for FakeConnection {
+    type Channel = FakeChannel;
+
+    async fn exec(&self, command: &str) -> Result<FakeChannel, String> {
+        self.host.exec(command).await
+    }
+
+    fn is_closed(&self) -> bool {
+        self.host.is_closed()
+    }
+}
+
+/// One unit of [`FakeConnector`]'s busy count, from the connection attempt until the
+/// attempt fails, is cancelled (timeout) or its connection is dropped.
+struct Busy(Arc<FakeConnector>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Connector for Arc<FakeConnector> {
+    type Connection = FakeConnection;
+
+    async fn connect(
+        &self,
+        route: &Route,
+        _connect_timeout: Option<Duration>,
+        mut step: impl FnMut(ConnectStep) + Send,
+    ) -> Result<FakeConnection, ConnectError> {
+        step(ConnectStep::Connecting);
+        let now = self.busy.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_busy.fetch_max(now, Ordering::SeqCst);
+        let busy = Busy(self.clone());
+        let target = self
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&route.target.host);
+        match target {
+            Some(FakeTarget::Host { delay, host }) => {
+                tokio::time::sleep(delay).await;
+                step(ConnectStep::Authenticating);
+                Ok(FakeConnection { host, _busy: busy })
+            }
+            Some(FakeTarget::Fail { delay, error }) => {
+                tokio::time::sleep(delay).await;
+                Err(error)
+            }
+            Some(FakeTarget::Hang) => std::future::pending().await,
+            Some(FakeTarget::Panic) => {
+                panic!("the fake connector panics for {}", route.target.host)
+            }
+            None => Err(ConnectError::new(
+                ConnectFailure::Unreachable,
+                format!("the fake network has no host {}", route.target.host),
+            )),
+        }
+    }
+
+    async fn disconnect(&self, connection: FakeConnection) {
+        self.disconnected.fetch_add(1, Ordering::SeqCst);
+        drop(connection);
+    }
+
+    async fn finish(&self) {
+        self.finished.fetch_add(1, Ordering::SeqCst);
     }
 }

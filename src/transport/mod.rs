@@ -3,6 +3,7 @@
 //! itself, jump hosts included.
 
 mod auth;
+mod connector;
 mod exec;
 #[cfg(test)]
 pub mod fake;
@@ -13,12 +14,13 @@ mod ssh_config;
 mod target;
 
 pub use auth::{Credentials, PassphrasePrompt};
+pub use connector::{Connector, RusshConnector};
 pub use exec::{Exec, ExecChannel, ExecEvent, RusshExec};
 pub use known_hosts::{HostKeyAlgorithms, HostKeyCheck, KnownHosts, fingerprint};
 pub use pattern::{pattern_list_match, wildcard_match};
 pub use session::{
-    ConnectError, Connection, HostKeyChecker, JumpPool, SessionOptions, client_config, connect,
-    host_config,
+    ConnectError, ConnectFailure, ConnectStep, Connection, HostKeyChecker, JumpPool,
+    SessionOptions, client_config, connect, host_config,
 };
 pub use ssh_config::{HostSettings, SshConfig};
 pub use target::{Endpoint, Resolver, Route, SshTarget};

@@ -20,7 +20,6 @@ use tokio::sync::OnceCell;
 use super::auth::Credentials;
 use super::known_hosts::{HostKeyAlgorithms, HostKeyCheck, KnownHosts, fingerprint};
 use super::target::{Endpoint, Route};
-use crate::outcome::{Failure, Phase};
 
 /// What every connection of a run shares.
 #[derive(Debug)]
@@ -74,17 +73,39 @@ pub fn host_config(base: &client::Config, algorithms: HostKeyAlgorithms) -> clie
     }
 }
 
+/// Why a connection failed, in the transport's own terms; the fleet maps it onto the
+/// report's `Failure` so that the transport does not depend on the report's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// No TCP connection, or no SSH handshake (refused, no route, DNS, jump host).
+    Unreachable,
+    /// The handshake or the authentication took longer than the connect timeout.
+    Timeout,
+    AuthFailed,
+    /// The host key is not in known_hosts (or could not be recorded there).
+    HostKeyUnknown,
+    /// The host key differs from the one recorded, is revoked, or its certificate is bad.
+    HostKeyChanged,
+}
+
+/// How far a connection got, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectStep {
+    Connecting,
+    Authenticating,
+}
+
 /// A host that could not be reached, authenticated to, or trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectError {
-    pub failure: Failure,
+    pub kind: ConnectFailure,
     pub message: String,
 }
 
 impl ConnectError {
-    fn new(failure: Failure, message: impl Into<String>) -> Self {
+    pub fn new(kind: ConnectFailure, message: impl Into<String>) -> Self {
         Self {
-            failure,
+            kind,
             message: message.into(),
         }
     }
@@ -151,7 +172,7 @@ impl JumpPool {
             Ok(chain) => chain
                 .last()
                 .cloned()
-                .ok_or_else(|| ConnectError::new(Failure::Unreachable, "empty jump chain")),
+                .ok_or_else(|| ConnectError::new(ConnectFailure::Unreachable, "empty jump chain")),
             Err(err) => Err(err.clone()),
         }
     }
@@ -180,9 +201,9 @@ pub async fn connect(
     route: &Route,
     options: &SessionOptions,
     connect_timeout: Duration,
-    mut phase: impl FnMut(Phase),
+    mut phase: impl FnMut(ConnectStep),
 ) -> Result<Connection, ConnectError> {
-    phase(Phase::Connecting);
+    phase(ConnectStep::Connecting);
     let via = if route.jumps.is_empty() {
         None
     } else {
@@ -210,7 +231,7 @@ async fn open_hop(
     options: &SessionOptions,
     connect_timeout: Duration,
     what: &str,
-    mut phase: impl FnMut(Phase),
+    mut phase: impl FnMut(ConnectStep),
 ) -> Result<Handle<HostKeyChecker>, ConnectError> {
     let (checker, refusal) = HostKeyChecker::new(hop, options);
     let config = Arc::new(host_config(
@@ -224,7 +245,7 @@ async fn open_hop(
                     .await
                     .map_err(|err| {
                         ConnectError::new(
-                            Failure::Unreachable,
+                            ConnectFailure::Unreachable,
                             format!("cannot connect to {what}: {err}"),
                         )
                     })?;
@@ -242,7 +263,7 @@ async fn open_hop(
                     .await
                     .map_err(|err| {
                         ConnectError::new(
-                            Failure::Unreachable,
+                            ConnectFailure::Unreachable,
                             format!("the jump host could not reach {what}: {err}"),
                         )
                     })?;
@@ -253,7 +274,7 @@ async fn open_hop(
             let refused = refusal.lock().unwrap_or_else(|e| e.into_inner()).take();
             refused.unwrap_or_else(|| {
                 ConnectError::new(
-                    Failure::Unreachable,
+                    ConnectFailure::Unreachable,
                     format!("ssh handshake with {what} failed: {err}"),
                 )
             })
@@ -263,14 +284,14 @@ async fn open_hop(
         .await
         .map_err(|_| {
             ConnectError::new(
-                Failure::Timeout,
+                ConnectFailure::Timeout,
                 format!(
                     "no SSH handshake with {what} within {}s (--connect-timeout)",
                     connect_timeout.as_secs()
                 ),
             )
         })??;
-    phase(Phase::Authenticating);
+    phase(ConnectStep::Authenticating);
     let auth = options
         .credentials
         .authenticate(&mut handle, &hop.user, &hop.identity_files);
@@ -278,14 +299,14 @@ async fn open_hop(
         .await
         .map_err(|_| {
             ConnectError::new(
-                Failure::Timeout,
+                ConnectFailure::Timeout,
                 format!(
                     "authentication on {what} took longer than {}s (--connect-timeout)",
                     connect_timeout.as_secs()
                 ),
             )
         })?
-        .map_err(|why| ConnectError::new(Failure::AuthFailed, format!("{what}: {why}")))?;
+        .map_err(|why| ConnectError::new(ConnectFailure::AuthFailed, format!("{what}: {why}")))?;
     Ok(handle)
 }
 
@@ -346,7 +367,7 @@ impl HostKeyChecker {
                 .map(|_| ())
                 .map_err(|err| {
                     ConnectError::new(
-                        Failure::HostKeyUnknown,
+                        ConnectFailure::HostKeyUnknown,
                         format!("cannot record the host key of {}: {err}", self.name()),
                     )
                 });
@@ -371,7 +392,7 @@ fn refusal(
     let (failure, message) = match check {
         HostKeyCheck::Trusted => return None,
         HostKeyCheck::Changed { file, line } => (
-            Failure::HostKeyChanged,
+            ConnectFailure::HostKeyChanged,
             format!(
                 "HOST KEY CHANGED for {name}: it now presents {offered} {print}, unlike line \
                  {line} of {}. Someone may be intercepting the connection, or the host was \
@@ -381,7 +402,7 @@ fn refusal(
             ),
         ),
         HostKeyCheck::Revoked { file, line } => (
-            Failure::HostKeyChanged,
+            ConnectFailure::HostKeyChanged,
             format!(
                 "{name} presents {offered} {print}, a key (or a certificate signed by a CA) \
                  marked @revoked at line {line} of {}",
@@ -389,7 +410,7 @@ fn refusal(
             ),
         ),
         HostKeyCheck::OtherTypes { recorded } => (
-            Failure::HostKeyChanged,
+            ConnectFailure::HostKeyChanged,
             format!(
                 "{name} is known with other key types ({}); the server offered {offered} \
                  {print}. patchgap offers the recorded types first, so the server no longer \
@@ -401,7 +422,7 @@ fn refusal(
             ),
         ),
         HostKeyCheck::CertificateExpected => (
-            Failure::HostKeyUnknown,
+            ConnectFailure::HostKeyUnknown,
             format!(
                 "an @cert-authority line covers {name}, but it presented a plain {offered} \
                  key {print} and no certificate; configure a HostCertificate in its sshd, or \
@@ -410,14 +431,14 @@ fn refusal(
             ),
         ),
         HostKeyCheck::CertificateInvalid { reason } => (
-            Failure::HostKeyChanged,
+            ConnectFailure::HostKeyChanged,
             format!(
                 "{name} presented a host certificate for {offered} key {print} that is not \
                  trusted: {reason}"
             ),
         ),
         HostKeyCheck::Unknown => (
-            Failure::HostKeyUnknown,
+            ConnectFailure::HostKeyUnknown,
             format!(
                 "the host key of {name} is not known ({offered} {print}); if that is the \
                  right key, run with --accept-new-host-keys, or add it with \
