@@ -94,6 +94,25 @@ fn hosts_go_down_when_their_owner_dies() {
     );
 }
 
+/// Regression: a shared fleet goes down by its reaper after its test process has exited,
+/// and the next process claimed the same port range at once (its lock had gone with the
+/// process) and booted hosts of the same machine names, which that teardown killed. A range
+/// whose fleet directory is still there is not claimed. Boots nothing, so it also runs
+/// where the fleet cannot.
+#[test]
+fn a_port_range_is_not_claimed_while_its_last_fleet_goes_down() {
+    let (base, claim) = fleet::claim_ports(1);
+    drop(claim);
+    let leftover = std::env::temp_dir().join(format!(
+        "patchgap-fleet-leftover-{}-{base}",
+        std::process::id()
+    ));
+    std::fs::create_dir(&leftover).expect("create a leftover fleet directory");
+    let (again, _claim) = fleet::claim_ports(1);
+    std::fs::remove_dir(&leftover).expect("remove the leftover fleet directory");
+    assert_ne!(again, base, "claimed the range of a fleet still going down");
+}
+
 fn inventory_and_known_hosts_name_every_host(fleet: &Fleet) {
     let inventory = read(&fleet.inventory());
     let known = read(&fleet.known_hosts());

@@ -462,15 +462,19 @@ fn in_path(program: &str) -> bool {
         .any(|dir| dir.join(program).is_file())
 }
 
-/// Pick a port range no other fleet holds: a lock file per range, and its ports free.
-fn claim_ports(count: usize) -> (u16, File) {
+/// Pick a port range no other fleet holds: a lock file per range, its ports free, and no
+/// fleet directory of this kind left for it. The lock goes with its process, but a shared
+/// fleet (never dropped) is taken down by its reaper only after the process has exited: until
+/// its directory is gone, its hosts (whose machine names come from the ports) may still be
+/// shutting down, and a fleet booted on the same range then loses hosts to that teardown.
+pub fn claim_ports(count: usize) -> (u16, File) {
     let claims = std::env::temp_dir().join("patchgap-fleet-ports");
     fs::create_dir_all(&claims).expect("create the port claim directory");
     let start = u16::try_from(std::process::id() % u32::from(PORT_SLOTS)).expect("slot");
     for step in 0..PORT_SLOTS {
         let base = PORT_FLOOR + ((start + step) % PORT_SLOTS) * PORT_STRIDE;
         let file = File::create(claims.join(base.to_string())).expect("create a port claim");
-        if file.try_lock().is_err() {
+        if file.try_lock().is_err() || fleet_dir_left(base) {
             continue;
         }
         let free = (1..=count).all(|i| {
@@ -486,4 +490,19 @@ fn claim_ports(count: usize) -> (u16, File) {
         "no free port range for a test fleet in {PORT_FLOOR}..+{}",
         PORT_SLOTS * PORT_STRIDE
     );
+}
+
+/// Whether a guard's fleet directory (`patchgap-fleet-LABEL-PID-BASE`, see [`Fleet::up`])
+/// for port range `base` still exists.
+fn fleet_dir_left(base: u16) -> bool {
+    let suffix = format!("-{base}");
+    fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("patchgap-fleet-") && name.ends_with(&suffix)
+        })
 }
