@@ -1,8 +1,11 @@
-//! `patchgap audit -i` end to end, as a user runs it, on five real hosts with staged
-//! scenarios: a clean host, libssl3 reinstalled under every daemon, a library upgraded under
-//! its daemon, a library modified in place under its daemon (integrity), and a login user
+//! `patchgap audit -i` end to end, as a user runs it, on real hosts with staged scenarios:
+//! a clean host, libssl3 reinstalled under every daemon, a library upgraded under its
+//! daemon, a library modified in place under its daemon (integrity), and a login user
 //! without sudo (partial audit). Asserts each host's findings in the JSON fleet report and
 //! the exit status.
+//!
+//! One fleet serves every scenario of this binary, each a `#[test]` with a host of its own
+//! (h01..h05, in the order above) and an audit run of its own.
 
 #[path = "support/fleet.rs"]
 mod fleet;
@@ -42,34 +45,17 @@ fn packages(host: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[test]
-fn audit_five_staged_hosts() {
-    let Some(fleet) = Fleet::up("audit", 5) else {
-        return;
-    };
-    let names: Vec<String> = fleet.hosts().iter().map(|h| h.name.clone()).collect();
-    let [clean, ssl, upgraded, tampered, guest] = names.as_slice() else {
-        panic!("expected 5 hosts, got {names:?}");
-    };
+fn shared_fleet() -> Option<&'static Fleet> {
+    Fleet::shared("audit", 5)
+}
 
-    fleet.reinstall(ssl, "libssl3");
-    fleet.install(upgraded, &["libpgtest1=1.0-1", "pgtestd=1.0-1"]);
-    fleet.ssh_ok(upgraded, "systemctl start pgtestd.service");
-    fleet.install(upgraded, &["libpgtest1=1.0-2"]);
-    fleet.install(tampered, &["libpgtest1=1.0-1", "pgtestd=1.0-1"]);
-    fleet.ssh_ok(tampered, "systemctl start pgtestd.service");
-    fleet.tamper(tampered, "/usr/lib/x86_64-linux-gnu/libpgtest.so.1");
-
-    // The user's own inventory: every host as root except one that logs in as `guest`,
-    // who has no sudo.
-    let mut inventory = String::from("all:\n  children:\n    web:\n      hosts:\n");
-    for h in fleet.hosts() {
-        let user = if &h.name == guest { "guest" } else { "root" };
-        inventory.push_str(&format!(
-            "        {}:\n          ansible_host: 127.0.0.1\n          ansible_port: {}\n          ansible_user: {user}\n",
-            h.name, h.port
-        ));
-    }
+/// `patchgap audit -i` of `name` alone, logged in as `user`, through the user's own kind of
+/// inventory (a group under `children`); its exit code and the host's entry in the report.
+fn audit(fleet: &Fleet, name: &str, user: &str) -> (Option<i32>, Value) {
+    let inventory = format!(
+        "all:\n  children:\n    web:\n      hosts:\n        {name}:\n          ansible_host: 127.0.0.1\n          ansible_port: {}\n          ansible_user: {user}\n",
+        fleet.host(name).port
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let inv = dir.path().join("inventory.yaml");
     std::fs::write(&inv, inventory).expect("inventory");
@@ -95,35 +81,64 @@ fn audit_five_staged_hosts() {
         .output()
         .expect("run patchgap");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(&out_file).unwrap_or_else(|e| panic!("no fleet report ({e}): {stderr}")),
+    )
+    .expect("JSON");
+    let h = host(&report, name).clone();
     assert_eq!(
-        out.status.code(),
-        Some(1),
-        "findings pending: exit 1; stderr: {stderr}"
+        h["result"]["state"], "audited",
+        "{name}: {}; stderr: {stderr}",
+        h["result"]
     );
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(&out_file).expect("fleet report")).expect("JSON");
+    (out.status.code(), h)
+}
 
-    for name in &names {
-        let h = host(&report, name);
-        assert_eq!(h["result"]["state"], "audited", "{name}: {}", h["result"]);
-    }
+/// An audited host exits 0 or 1 (findings), never 3 or 4.
+fn assert_audited_exit(code: Option<i32>) {
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "host audited: exit 0 or 1, got {code:?}"
+    );
+}
 
-    let c = host(&report, clean);
-    assert!(units(c).is_empty(), "clean host: {:?}", units(c));
+/// `pgtestd` (linked to libpgtest1 1.0-1) installed and running on `host`, once.
+fn pgtestd_running(fleet: &Fleet, host: &str) {
+    fleet.install(host, &["libpgtest1=1.0-1", "pgtestd=1.0-1"]);
+    fleet.ssh_ok(host, "systemctl start pgtestd.service");
+}
+
+#[test]
+fn clean_host_has_no_restart_pending() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let (code, c) = audit(fleet, "h01", "root");
+    assert_audited_exit(code);
+    assert!(units(&c).is_empty(), "clean host: {:?}", units(&c));
     assert_eq!(c["result"]["partial"], false);
+}
 
-    let s = host(&report, ssl);
+#[test]
+fn libssl3_reinstalled_under_every_daemon() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let ssl = "h02";
+    fleet.reinstall(ssl, "libssl3");
+    let (code, s) = audit(fleet, ssl, "root");
+    assert_eq!(code, Some(1), "findings pending: exit 1");
     for unit in ["nginx.service", "ssh.service", "systemd-journald.service"] {
         assert!(
-            units(s).iter().any(|u| u == unit),
+            units(&s).iter().any(|u| u == unit),
             "{unit} on {ssl}: {:?}",
-            units(s)
+            units(&s)
         );
     }
     assert!(
-        packages(s).iter().any(|p| p.starts_with("libssl3")),
+        packages(&s).iter().any(|p| p.starts_with("libssl3")),
         "{:?}",
-        packages(s)
+        packages(&s)
     );
     assert!(
         !s["result"]["report"]["actions"]["system_manager"]
@@ -131,20 +146,40 @@ fn audit_five_staged_hosts() {
             .is_none_or(Vec::is_empty),
         "PID 1 maps the old libssl3 too"
     );
+}
 
-    let u = host(&report, upgraded);
-    assert_eq!(units(u), ["pgtestd.service"]);
+#[test]
+fn library_upgraded_under_its_daemon() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let upgraded = "h03";
+    pgtestd_running(fleet, upgraded);
+    fleet.install(upgraded, &["libpgtest1=1.0-2"]);
+    let (code, u) = audit(fleet, upgraded, "root");
+    assert_eq!(code, Some(1), "findings pending: exit 1");
+    assert_eq!(units(&u), ["pgtestd.service"]);
     let pkg = &u["result"]["report"]["packages"][0];
     assert_eq!(
         (pkg["version"].as_str(), pkg["previous_version"].as_str()),
         (Some("1.0-2"), Some("1.0-1"))
     );
+}
 
-    let t = host(&report, tampered);
+#[test]
+fn library_modified_in_place_under_its_daemon() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let tampered = "h04";
+    pgtestd_running(fleet, tampered);
+    fleet.tamper(tampered, "/usr/lib/x86_64-linux-gnu/libpgtest.so.1");
+    let (code, t) = audit(fleet, tampered, "root");
+    assert_eq!(code, Some(1), "integrity findings pending: exit 1");
     assert!(
-        units(t).is_empty(),
+        units(&t).is_empty(),
         "an in-place change is not stale: {:?}",
-        units(t)
+        units(&t)
     );
     let findings = &t["result"]["report"]["integrity"]["findings"];
     assert!(
@@ -153,8 +188,15 @@ fn audit_five_staged_hosts() {
             .is_some_and(|f| f.iter().any(|f| f["problem"]["kind"] == "modified_in_use")),
         "tampered library in use: {findings}"
     );
+}
 
-    let g = host(&report, guest);
+#[test]
+fn login_user_without_sudo_gets_a_partial_audit() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let (code, g) = audit(fleet, "h05", "guest");
+    assert_audited_exit(code);
     assert_eq!(g["result"]["partial"], true, "no sudo: partial audit");
     assert_eq!(g["user"], "guest");
 }

@@ -2,15 +2,15 @@
 //! no space left each end as a named per-host failure that says what to fix, while the
 //! other hosts are audited; and a cache directory an unprivileged user controls is refused
 //! to root before anything in it is checked or run.
+//!
+//! One fleet serves every scenario of this binary: h01 is the healthy host of every run
+//! (only audited, never changed), and each scenario has a victim of its own.
 
 #[path = "support/fleet.rs"]
 mod fleet;
 
-use std::process::Command;
-
 use fleet::{Fleet, host_result};
 use patchgap::deploy::shell_quote;
-use serde_json::Value;
 
 /// `sha256sum` that, the first time, holds the deploy script right after its hash check
 /// until the test says the attacker has swapped the file.
@@ -27,77 +27,53 @@ exit $s
 /// The attacker's program: records the uid it ran as.
 const ATTACKER_PROGRAM: &str = "#!/bin/sh\nid -u > /var/tmp/pgcache-ran\n";
 
-#[test]
-fn unusable_cache_directories_fail_only_their_host() {
-    let Some(fleet) = Fleet::up("deploy", 3) else {
+const HEALTHY: &str = "h01";
+
+fn shared_fleet() -> Option<&'static Fleet> {
+    Fleet::shared("deploy", 4)
+}
+
+/// Mount `mount` (a tmpfs mount's options) over the victim's default cache directory and
+/// audit it with the healthy host: the victim fails with a deploy failure whose message
+/// names `says`, the healthy host is audited, and the run exits 4.
+fn unusable_cache_directory_fails_only_its_host(victim: &str, options: &str, says: &str) {
+    let Some(fleet) = shared_fleet() else {
         return;
     };
-    let names: Vec<String> = fleet.hosts().iter().map(|h| h.name.clone()).collect();
-    let [noexec, full, fine] = names.as_slice() else {
-        panic!("expected 3 hosts, got {names:?}");
-    };
     fleet.ssh_ok(
-        noexec,
-        "mkdir -p /var/cache/patchgap && mount -t tmpfs -o noexec,mode=0700 tmpfs /var/cache/patchgap",
+        victim,
+        &format!(
+            "mkdir -p /var/cache/patchgap && mount -t tmpfs -o {options} tmpfs /var/cache/patchgap"
+        ),
     );
-    fleet.ssh_ok(
-        full,
-        "mkdir -p /var/cache/patchgap && mount -t tmpfs -o size=512k,mode=0700 tmpfs /var/cache/patchgap",
+    let inventory = fleet.write_inventory(
+        &format!("inventory-{victim}.yml"),
+        &[(victim, &[]), (HEALTHY, &[])],
     );
+    let (status, report) = fleet.start_audit(&inventory, &[]).finish();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_patchgap"))
-        .args([
-            "audit",
-            "--quiet",
-            "--format",
-            "json",
-            "--ssh-config",
-            "none",
-            "-i",
-        ])
-        .arg(fleet.inventory())
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .arg("--private-key")
-        .arg(fleet.key())
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run patchgap");
-    assert_eq!(out.status.code(), Some(4), "some hosts failed: exit 4");
-    let report: Value = serde_json::from_slice(&out.stdout).expect("fleet report JSON");
-    let result = |name: &str| {
-        report["hosts"]
-            .as_array()
-            .and_then(|h| h.iter().find(|h| h["host"] == name))
-            .map(|h| h["result"].clone())
-            .unwrap_or_else(|| panic!("{name} missing from the report"))
-    };
-
-    let r = result(noexec);
+    let r = host_result(&report, victim);
     assert_eq!(
         (r["state"].as_str(), r["failure"].as_str()),
         (Some("failed"), Some("deploy_failed")),
         "{r}"
     );
     assert!(
-        r["message"].as_str().is_some_and(|m| m.contains("noexec")),
-        "{r}"
+        r["message"].as_str().is_some_and(|m| m.contains(says)),
+        "expected {says:?} in: {r}"
     );
+    assert_eq!(host_result(&report, HEALTHY)["state"], "audited");
+    assert_eq!(status.code(), Some(4), "a host failed: exit 4");
+}
 
-    let r = result(full);
-    assert_eq!(
-        (r["state"].as_str(), r["failure"].as_str()),
-        (Some("failed"), Some("deploy_failed")),
-        "{r}"
-    );
-    assert!(
-        r["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("no space")),
-        "{r}"
-    );
+#[test]
+fn a_noexec_cache_directory_fails_only_its_host() {
+    unusable_cache_directory_fails_only_its_host("h02", "noexec,mode=0700", "noexec");
+}
 
-    assert_eq!(result(fine)["state"], "audited");
+#[test]
+fn a_full_cache_directory_fails_only_its_host() {
+    unusable_cache_directory_fails_only_its_host("h03", "size=512k,mode=0700", "no space");
 }
 
 /// The attack on a root login whose inventory sets `patchgap_cache_dir`: an unprivileged
@@ -110,10 +86,10 @@ fn unusable_cache_directories_fail_only_their_host() {
 /// it, while the other host is audited.
 #[test]
 fn root_refuses_a_cache_directory_a_user_controls() {
-    let Some(fleet) = Fleet::up("deploy-cache", 2) else {
+    let Some(fleet) = shared_fleet() else {
         return;
     };
-    let (victim, fine) = ("h01", "h02");
+    let (victim, fine) = ("h04", HEALTHY);
     let probe = patchgap::deploy::embedded_probes()
         .iter()
         .find(|p| p.arch == std::env::consts::ARCH)

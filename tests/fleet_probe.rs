@@ -1,57 +1,57 @@
 //! The probe on real Debian hosts (systemd as PID 1, sshd, nginx, dpkg upgrades under
 //! running daemons), booted by `tests/fleet/fleet`.
 //!
-//! One fleet serves every scenario of this binary; each scenario gets a host of its own, so
-//! none sees another's upgrades. Scenarios run one after the other and all of them run even
-//! when one fails; the test then fails naming every scenario that did.
+//! One fleet serves every scenario of this binary, each a `#[test]` of its own on a host of
+//! its own, so none sees another's upgrades, they may run in parallel, and a failure names
+//! its scenario.
 
 #[path = "support/fleet.rs"]
 mod fleet;
 #[path = "support/probe.rs"]
 mod probe;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use fleet::Fleet;
 use patchgap_probe::Report;
 use patchgap_probe::integrity::Problem;
 use patchgap_probe::report::{Owner, Severity, StaleProcess};
 
-type Scenario = fn(&Fleet, &str);
+/// The fleet of this binary: one host per scenario.
+fn shared_fleet() -> Option<&'static Fleet> {
+    Fleet::shared("probe", 4)
+}
 
-const SCENARIOS: &[(&str, Scenario)] = &[
-    ("clean_host_reports_nothing", clean_host_reports_nothing),
-    (
-        "library_upgraded_under_its_daemon",
-        library_upgraded_under_its_daemon,
-    ),
-    (
-        "libssl3_reinstalled_under_every_daemon",
-        libssl3_reinstalled_under_every_daemon,
-    ),
-    (
-        "tampered_library_in_use_is_high_severity",
-        tampered_library_in_use_is_high_severity,
-    ),
-];
-
-#[test]
-fn probe_on_real_hosts() {
-    let Some(fleet) = Fleet::up("probe", SCENARIOS.len()) else {
+/// Run `scenario` on `host` of the shared fleet with the probe installed there (nothing, when
+/// the fleet is skipped).
+fn on_host(host: &str, scenario: fn(&Fleet, &str)) {
+    let Some(fleet) = shared_fleet() else {
         return;
     };
-    let mut failed = Vec::new();
-    for ((name, scenario), host) in SCENARIOS.iter().zip(fleet.hosts()) {
-        probe::install(&fleet, &host.name);
-        if catch_unwind(AssertUnwindSafe(|| scenario(&fleet, &host.name))).is_err() {
-            failed.push(format!("{name} (on {})", host.name));
-        }
-    }
-    assert!(failed.is_empty(), "failed scenarios: {}", failed.join(", "));
+    probe::install(fleet, host);
+    scenario(fleet, host);
+}
+
+#[test]
+fn clean_host_reports_nothing() {
+    on_host("h01", clean_host);
+}
+
+#[test]
+fn library_upgraded_under_its_daemon() {
+    on_host("h02", library_upgraded);
+}
+
+#[test]
+fn libssl3_reinstalled_under_every_daemon() {
+    on_host("h03", libssl3_reinstalled);
+}
+
+#[test]
+fn tampered_library_in_use_is_high_severity() {
+    on_host("h04", tampered_library_in_use);
 }
 
 /// A freshly booted host runs nothing replaced: any finding here is a false positive.
-fn clean_host_reports_nothing(fleet: &Fleet, host: &str) {
+fn clean_host(fleet: &Fleet, host: &str) {
     let report = probe::run(fleet, host);
     assert!(
         report.processes.is_empty(),
@@ -72,7 +72,7 @@ fn clean_host_reports_nothing(fleet: &Fleet, host: &str) {
 
 /// Upgrade libpgtest1 1.0-1 -> 1.0-2 while pgtestd runs: pgtestd.service maps the deleted
 /// library, and the package entry carries both versions and the upgrade time.
-fn library_upgraded_under_its_daemon(fleet: &Fleet, host: &str) {
+fn library_upgraded(fleet: &Fleet, host: &str) {
     fleet.install(host, &["libpgtest1=1.0-1", "pgtestd=1.0-1"]);
     fleet.ssh_ok(host, "systemctl start pgtestd.service");
     fleet.install(host, &["libpgtest1=1.0-2"]);
@@ -124,7 +124,7 @@ fn library_upgraded_under_its_daemon(fleet: &Fleet, host: &str) {
 /// `apt-get install --reinstall libssl3` under the running daemons: every unit mapping
 /// libssl/libcrypto is reported with libssl3, and so is the system manager, as needrestart
 /// does.
-fn libssl3_reinstalled_under_every_daemon(fleet: &Fleet, host: &str) {
+fn libssl3_reinstalled(fleet: &Fleet, host: &str) {
     fleet.reinstall(host, "libssl3");
     let report = probe::run(fleet, host);
 
@@ -194,7 +194,7 @@ fn is_package(name: &str, package: &str) -> bool {
 
 /// Modify libpgtest.so.1 in place while pgtestd maps it: same inode, so nothing is stale,
 /// but `--integrity` finds the content changed and joins it with the daemon's PID.
-fn tampered_library_in_use_is_high_severity(fleet: &Fleet, host: &str) {
+fn tampered_library_in_use(fleet: &Fleet, host: &str) {
     const LIB: &str = "/usr/lib/x86_64-linux-gnu/libpgtest.so.1";
     fleet.install(host, &["libpgtest1=1.0-1", "pgtestd=1.0-1"]);
     fleet.ssh_ok(host, "systemctl start pgtestd.service");

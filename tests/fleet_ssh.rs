@@ -1,7 +1,12 @@
 //! The fleet audit over SSH against real hosts of the test fleet: several hosts audited, a
 //! changed host key refused while the others are audited, a killed and a frozen host ending
-//! as unreachable and timeout, and sudo (ops) against no sudo (guest). Host keys on their
-//! own hosts: a host known only by its ecdsa key, and a host presenting a certificate.
+//! as unreachable and timeout, and sudo (ops) against no sudo (guest). Host keys: a host
+//! known only by its ecdsa key, and a host presenting a certificate.
+//!
+//! One fleet serves every scenario of this binary, each a `#[test]` of its own. h01..h03
+//! are the healthy hosts many scenarios audit and none changes (see [`healthy`]); a
+//! scenario that changes a host has it to itself: h04 (users and sudo), h05 (frozen), h06
+//! (killed), h07 (host certificate).
 
 // Per-host wall times are printed for the record (see --nocapture).
 #![allow(clippy::print_stderr)]
@@ -10,7 +15,7 @@
 mod fleet;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use patchgap::fleet::{FleetOptions, audit_fleet};
@@ -81,37 +86,56 @@ fn state(outcome: &HostOutcome) -> String {
     }
 }
 
-#[test]
-fn fleet_audit_over_ssh() {
-    let Some(fleet) = fleet::Fleet::up("ssh", 4) else {
-        return;
-    };
-    let all: Vec<SshTarget> = ["h01", "h02", "h03", "h04"]
+fn shared_fleet() -> Option<&'static fleet::Fleet> {
+    fleet::Fleet::shared("ssh", 7)
+}
+
+/// The healthy hosts, in inventory order.
+const HEALTHY: [&str; 3] = ["h01", "h02", "h03"];
+
+/// Guards the healthy hosts' probe cache: scenarios that audit them share it (uploads are
+/// atomic), and the one that removes the probe after its run (`--cleanup`) has them alone,
+/// so no other run finds its probe gone between the hash check and the start.
+static HEALTHY_CACHE: RwLock<()> = RwLock::new(());
+
+fn healthy() -> RwLockReadGuard<'static, ()> {
+    HEALTHY_CACHE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn healthy_alone() -> RwLockWriteGuard<'static, ()> {
+    HEALTHY_CACHE
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+fn root_targets(fleet: &fleet::Fleet, names: &[&str]) -> Vec<SshTarget> {
+    names
         .iter()
-        .map(|name| target(&fleet, name, "root"))
-        .collect();
-    root_audits_upload_then_reuse_the_probe(&fleet, &all);
-    jump_hosts_and_new_host_keys(&fleet);
-    sudo_decides_between_full_and_partial_audits(&fleet);
-    a_changed_host_key_is_refused_alone(&fleet, &all);
-    a_failing_probe_reports_its_stderr(&fleet);
-    dead_and_frozen_hosts_fail_alone(&fleet, &all);
+        .map(|name| target(fleet, name, "root"))
+        .collect()
 }
 
 /// Every host audited as root: first with the probe removed afterwards (--cleanup), so the
 /// next run uploads it, then once more with the probe cached.
-fn root_audits_upload_then_reuse_the_probe(fleet: &fleet::Fleet, all: &[SshTarget]) {
+#[test]
+fn root_audits_upload_then_reuse_the_probe() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let _alone = healthy_alone();
+    let all = root_targets(fleet, &HEALTHY);
     for run in ["cleanup", "upload", "cached"] {
         let mut opts = options(fleet, &fleet.known_hosts(), 60);
         opts.cleanup = run == "cleanup";
         let started = std::time::Instant::now();
         let outcomes = audit(all.to_vec(), opts);
         eprintln!(
-            "{run} run: {} ms for 4 hosts",
-            started.elapsed().as_millis()
+            "{run} run: {} ms for {} hosts",
+            started.elapsed().as_millis(),
+            all.len()
         );
         let names: Vec<&str> = outcomes.iter().map(|o| o.host.as_str()).collect();
-        assert_eq!(names, ["h01", "h02", "h03", "h04"], "inventory order");
+        assert_eq!(names, HEALTHY, "inventory order");
         for outcome in &outcomes {
             assert_eq!(state(outcome), "audited partial=false", "{}", outcome.host);
             eprintln!("  {}: {} ms", outcome.host, outcome.elapsed_ms);
@@ -122,7 +146,12 @@ fn root_audits_upload_then_reuse_the_probe(fleet: &fleet::Fleet, all: &[SshTarge
 /// Through one shared jump session (h01 forwards to h02 and h03); then with an empty
 /// known_hosts: refused, then filled in by --accept-new-host-keys (both hops recorded), then
 /// trusted.
-fn jump_hosts_and_new_host_keys(fleet: &fleet::Fleet) {
+#[test]
+fn jump_hosts_and_new_host_keys() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let _shared = healthy();
     let via_h01 = |name: &str| SshTarget {
         proxy_jump: Some(format!("root@127.0.0.1:{}", fleet.host("h01").port)),
         ..target(fleet, name, "root")
@@ -150,19 +179,25 @@ fn jump_hosts_and_new_host_keys(fleet: &fleet::Fleet) {
 /// ops has passwordless sudo (full audit), guest has none (partial audit), and a guest
 /// whose inventory requires root fails with SudoRefused. A user whose sudo asks for a
 /// password gets a full audit with the right --ask-become-pass password (sent on stdin to
-/// sudo -S) and a partial one with a wrong password.
-fn sudo_decides_between_full_and_partial_audits(fleet: &fleet::Fleet) {
+/// sudo -S) and a partial one with a wrong password. All on h04, which this scenario has
+/// to itself (it adds a user with sudo).
+#[test]
+fn sudo_decides_between_full_and_partial_audits() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let host = "h04";
+    let login = |user: &str| SshTarget {
+        name: format!("{host}-{user}"),
+        ..target(fleet, host, user)
+    };
     let required = SshTarget {
-        name: "h02-required".into(),
+        name: format!("{host}-required"),
         r#become: true,
-        ..target(fleet, "h02", "guest")
+        ..target(fleet, host, "guest")
     };
     let outcomes = audit(
-        vec![
-            target(fleet, "h01", "ops"),
-            target(fleet, "h02", "guest"),
-            required,
-        ],
+        vec![login("ops"), login("guest"), required],
         options(fleet, &fleet.known_hosts(), 60),
     );
     assert_eq!(state(&outcomes[0]), "audited partial=false");
@@ -174,7 +209,7 @@ fn sudo_decides_between_full_and_partial_audits(fleet: &fleet::Fleet) {
     );
 
     fleet.ssh_ok(
-        "h01",
+        host,
         "useradd -m -s /bin/sh pwuser && echo pwuser:s3cret | chpasswd \
          && echo 'pwuser ALL=(ALL) ALL' > /etc/sudoers.d/pwuser && chmod 0440 /etc/sudoers.d/pwuser \
          && mkdir -m 0700 ~pwuser/.ssh && cp /root/.ssh/authorized_keys ~pwuser/.ssh/ \
@@ -186,39 +221,51 @@ fn sudo_decides_between_full_and_partial_audits(fleet: &fleet::Fleet) {
     ] {
         let mut opts = options(fleet, &fleet.known_hosts(), 60);
         opts.become_password = Some(std::sync::Arc::new(secrecy::SecretString::from(password)));
-        let outcomes = audit(vec![target(fleet, "h01", "pwuser")], opts);
+        let outcomes = audit(vec![target(fleet, host, "pwuser")], opts);
         assert_eq!(state(&outcomes[0]), expected, "password {password}");
     }
 }
 
-/// h03's recorded key replaced by h04's: h03 is refused as changed, the others audited.
-fn a_changed_host_key_is_refused_alone(fleet: &fleet::Fleet, all: &[SshTarget]) {
+/// h03's recorded key replaced by h02's: h03 is refused as changed, the others audited.
+#[test]
+fn a_changed_host_key_is_refused_alone() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let _shared = healthy();
+    let all = root_targets(fleet, &HEALTHY);
     let text = std::fs::read_to_string(fleet.known_hosts()).expect("known_hosts");
     let h03 = format!("[127.0.0.1]:{} ", fleet.host("h03").port);
-    let h04 = format!("[127.0.0.1]:{} ", fleet.host("h04").port);
-    let h04_key = text
+    let h02 = format!("[127.0.0.1]:{} ", fleet.host("h02").port);
+    let h02_key = text
         .lines()
-        .find(|l| l.starts_with(&h04) && l.contains("ssh-ed25519"))
-        .and_then(|l| l.strip_prefix(&h04))
-        .expect("h04 ed25519 line")
+        .find(|l| l.starts_with(&h02) && l.contains("ssh-ed25519"))
+        .and_then(|l| l.strip_prefix(&h02))
+        .expect("h02 ed25519 line")
         .to_string();
     let forged: String = text
         .lines()
         .filter(|l| !l.starts_with(&h03))
-        .chain([format!("{h03}{h04_key}").as_str()])
+        .chain([format!("{h03}{h02_key}").as_str()])
         .map(|l| format!("{l}\n"))
         .collect();
     let forged_file = fleet.dir().join("known_hosts.changed");
     std::fs::write(&forged_file, forged).expect("write");
-    let outcomes = audit(all.to_vec(), options(fleet, &forged_file, 60));
-    let expected = ["audited", "audited", "HostKeyChanged", "audited"];
+    let outcomes = audit(all, options(fleet, &forged_file, 60));
+    let expected = ["audited", "audited", "HostKeyChanged"];
+    assert_eq!(outcomes.len(), expected.len());
     for (outcome, expected) in outcomes.iter().zip(expected) {
         let state = state(outcome);
         assert!(state.starts_with(expected), "{}: {state}", outcome.host);
     }
 }
 
-fn a_failing_probe_reports_its_stderr(fleet: &fleet::Fleet) {
+#[test]
+fn a_failing_probe_reports_its_stderr() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let _shared = healthy();
     let mut failing = options(fleet, &fleet.known_hosts(), 60);
     failing.probe_args = vec!["--no-such-flag".into()];
     let outcomes = audit(vec![target(fleet, "h01", "root")], failing);
@@ -233,16 +280,26 @@ fn a_failing_probe_reports_its_stderr(fleet: &fleet::Fleet) {
 }
 
 /// A killed host is unreachable and a frozen one times out (connect timeout, or the
-/// whole-host timeout when that is shorter) while the others finish.
-fn dead_and_frozen_hosts_fail_alone(fleet: &fleet::Fleet, all: &[SshTarget]) {
-    fleet.freeze("h03");
-    fleet.kill("h04");
-    let outcomes = audit(all.to_vec(), options(fleet, &fleet.known_hosts(), 20));
+/// whole-host timeout when that is shorter) while the others finish. h05 is frozen (and
+/// thawed afterwards) and h06 killed: this scenario has them to itself.
+#[test]
+fn dead_and_frozen_hosts_fail_alone() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let _shared = healthy();
+    let (frozen_host, killed_host) = ("h05", "h06");
+    fleet.freeze(frozen_host);
+    fleet.kill(killed_host);
+    let outcomes = audit(
+        root_targets(fleet, &["h01", "h02", frozen_host, killed_host]),
+        options(fleet, &fleet.known_hosts(), 20),
+    );
     let frozen = audit(
-        vec![target(fleet, "h03", "root")],
+        vec![target(fleet, frozen_host, "root")],
         options(fleet, &fleet.known_hosts(), 2),
     );
-    fleet.thaw("h03");
+    fleet.thaw(frozen_host);
     for outcome in &outcomes {
         eprintln!(
             "{}: {} ms, {}",
@@ -302,15 +359,16 @@ fn run_ssh_keygen(args: &[&str]) {
 /// only under a type its server does not have is refused, never recorded.
 #[test]
 fn a_host_known_only_by_its_ecdsa_key_connects_and_nothing_is_recorded() {
-    let Some(fleet) = fleet::Fleet::up("hostkeys-ecdsa", 1) else {
+    let Some(fleet) = shared_fleet() else {
         return;
     };
+    let _shared = healthy();
     let ecdsa_only = fleet.dir().join("known_hosts.ecdsa");
-    let recorded = recorded_lines(&fleet, "h01", "ecdsa-sha2-nistp256");
+    let recorded = recorded_lines(fleet, "h01", "ecdsa-sha2-nistp256");
     std::fs::write(&ecdsa_only, &recorded).expect("write");
     for accept_new in [false, true] {
-        let opts = options_accepting(&fleet, &ecdsa_only, 60, accept_new);
-        let outcome = audit(vec![target(&fleet, "h01", "root")], opts);
+        let opts = options_accepting(fleet, &ecdsa_only, 60, accept_new);
+        let outcome = audit(vec![target(fleet, "h01", "root")], opts);
         assert_eq!(
             state(&outcome[0]),
             "audited partial=false",
@@ -343,8 +401,8 @@ fn a_host_known_only_by_its_ecdsa_key_connects_and_nothing_is_recorded() {
     let p521_only = fleet.dir().join("known_hosts.p521");
     let text = format!("[127.0.0.1]:{} {public}", fleet.host("h01").port);
     std::fs::write(&p521_only, &text).expect("write");
-    let opts = options_accepting(&fleet, &p521_only, 60, true);
-    let refused = state(&audit(vec![target(&fleet, "h01", "root")], opts)[0]);
+    let opts = options_accepting(fleet, &p521_only, 60, true);
+    let refused = state(&audit(vec![target(fleet, "h01", "root")], opts)[0]);
     assert!(
         refused.starts_with("HostKeyChanged") && refused.contains("known with other key types"),
         "{refused}"
@@ -362,9 +420,10 @@ fn a_host_known_only_by_its_ecdsa_key_connects_and_nothing_is_recorded() {
 /// `@cert-authority` line alone, and refused when the line names another CA.
 #[test]
 fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
-    let Some(fleet) = fleet::Fleet::up("hostkeys-cert", 1) else {
+    let Some(fleet) = shared_fleet() else {
         return;
     };
+    let host = "h07";
     let dir = fleet.dir();
     let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_string();
     for ca in ["ca", "wrong_ca"] {
@@ -372,8 +431,8 @@ fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
         let _ = std::fs::remove_file(dir.join(format!("{ca}.pub")));
         run_ssh_keygen(&["-q", "-t", "ed25519", "-N", "", "-C", ca, "-f", &path(ca)]);
     }
-    let host_key = fleet.ssh_ok("h01", "cat /etc/ssh/ssh_host_ed25519_key.pub");
-    std::fs::write(dir.join("h01_ed25519.pub"), host_key).expect("write");
+    let host_key = fleet.ssh_ok(host, "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    std::fs::write(dir.join(format!("{host}_ed25519.pub")), host_key).expect("write");
     run_ssh_keygen(&[
         "-q",
         "-s",
@@ -382,14 +441,15 @@ fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
         "-n",
         "127.0.0.1",
         "-I",
-        "h01",
+        host,
         "-V",
         "-1h:+1d",
-        &path("h01_ed25519.pub"),
+        &path(&format!("{host}_ed25519.pub")),
     ]);
-    let certificate = std::fs::read(dir.join("h01_ed25519-cert.pub")).expect("certificate");
+    let certificate =
+        std::fs::read(dir.join(format!("{host}_ed25519-cert.pub"))).expect("certificate");
     let out = fleet.ssh_with_input(
-        "h01",
+        host,
         "cat > /etc/ssh/ssh_host_ed25519_key-cert.pub \
          && echo 'HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub' \
             > /etc/ssh/sshd_config.d/cert.conf \
@@ -402,7 +462,7 @@ fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let port = fleet.host("h01").port;
+    let port = fleet.host(host).port;
     let authority = |ca: &str| {
         let public = std::fs::read_to_string(dir.join(format!("{ca}.pub"))).expect("ca key");
         let file = dir.join(format!("known_hosts.{ca}"));
@@ -412,8 +472,8 @@ fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
     };
     let (trusted_file, trusted_text) = authority("ca");
     let outcome = audit(
-        vec![target(&fleet, "h01", "root")],
-        options_accepting(&fleet, &trusted_file, 60, true),
+        vec![target(fleet, host, "root")],
+        options_accepting(fleet, &trusted_file, 60, true),
     );
     assert_eq!(state(&outcome[0]), "audited partial=false");
     assert_eq!(
@@ -424,8 +484,8 @@ fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
 
     let (wrong_file, wrong_text) = authority("wrong_ca");
     let outcome = audit(
-        vec![target(&fleet, "h01", "root")],
-        options_accepting(&fleet, &wrong_file, 60, true),
+        vec![target(fleet, host, "root")],
+        options_accepting(fleet, &wrong_file, 60, true),
     );
     let refused = state(&outcome[0]);
     assert!(

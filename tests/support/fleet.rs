@@ -14,6 +14,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::net::TcpListener;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
@@ -51,6 +52,10 @@ pub struct Fleet {
     dir: PathBuf,
     port_base: u16,
     hosts: Vec<Host>,
+    /// Set once the test packages are built: scenarios of one binary run in parallel
+    /// threads, and two `fleet install` runs building them at once would each write the
+    /// same `.deb` files (one could copy a half-written package).
+    debs: OnceLock<()>,
     /// Held for the guard's life: the port range belongs to this fleet.
     _claim: File,
 }
@@ -93,6 +98,7 @@ impl Fleet {
             dir,
             port_base,
             hosts,
+            debs: OnceLock::new(),
             _claim: claim,
         };
         fleet.tool_ok(&["up", &count.to_string(), "--owner-pid", &owner.to_string()]);
@@ -100,12 +106,26 @@ impl Fleet {
     }
 
     /// One fleet for every test of a binary, booted by the first test that asks (the
-    /// `label` and `count` of that call win). Each test works on hosts of its own, and
-    /// leaves any host it shares (a healthy one) as it found it. A static is never dropped:
-    /// the hosts go down by the fleet's reaper once the test process exits.
+    /// `label` and `count` of that call win: call it from one function per binary). Each
+    /// test works on hosts of its own, and leaves any host it shares (a healthy one) as it
+    /// found it. A static is never dropped: the hosts go down by the fleet's reaper once the
+    /// test process exits. A boot that fails is tried once: every test then fails with the
+    /// first one's reason instead of booting again.
     pub fn shared(label: &str, count: usize) -> Option<&'static Fleet> {
-        static SHARED: OnceLock<Option<Fleet>> = OnceLock::new();
-        SHARED.get_or_init(|| Fleet::up(label, count)).as_ref()
+        static SHARED: OnceLock<Result<Option<Fleet>, String>> = OnceLock::new();
+        let booted = SHARED.get_or_init(|| {
+            catch_unwind(AssertUnwindSafe(|| Fleet::up(label, count))).map_err(|panic| {
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_else(|| "no reason given".into())
+            })
+        });
+        match booted {
+            Ok(fleet) => fleet.as_ref(),
+            Err(why) => panic!("the shared test fleet {label} did not boot: {why}"),
+        }
     }
 
     pub fn hosts(&self) -> &[Host] {
@@ -274,6 +294,7 @@ impl Fleet {
 
     /// `dpkg -i` test packages, e.g. `["libpgtest1=1.0-1", "pgtestd=1.0-1"]`.
     pub fn install(&self, host: &str, specs: &[&str]) {
+        self.build_debs();
         let mut args = vec!["install", host];
         args.extend_from_slice(specs);
         self.tool_ok(&args);
@@ -281,7 +302,16 @@ impl Fleet {
 
     /// `apt-get install --reinstall` of a real package (test packages: `dpkg -i`).
     pub fn reinstall(&self, host: &str, package: &str) {
+        self.build_debs();
         self.tool_ok(&["reinstall", host, package]);
+    }
+
+    /// Build the test packages once, before any host installs them (see the `debs` field);
+    /// other threads wait until they are complete.
+    fn build_debs(&self) {
+        self.debs.get_or_init(|| {
+            self.tool_ok(&["debs"]);
+        });
     }
 
     /// Change the content of a packaged file in place.
@@ -432,15 +462,19 @@ fn in_path(program: &str) -> bool {
         .any(|dir| dir.join(program).is_file())
 }
 
-/// Pick a port range no other fleet holds: a lock file per range, and its ports free.
-fn claim_ports(count: usize) -> (u16, File) {
+/// Pick a port range no other fleet holds: a lock file per range, its ports free, and no
+/// fleet directory of this kind left for it. The lock goes with its process, but a shared
+/// fleet (never dropped) is taken down by its reaper only after the process has exited: until
+/// its directory is gone, its hosts (whose machine names come from the ports) may still be
+/// shutting down, and a fleet booted on the same range then loses hosts to that teardown.
+pub fn claim_ports(count: usize) -> (u16, File) {
     let claims = std::env::temp_dir().join("patchgap-fleet-ports");
     fs::create_dir_all(&claims).expect("create the port claim directory");
     let start = u16::try_from(std::process::id() % u32::from(PORT_SLOTS)).expect("slot");
     for step in 0..PORT_SLOTS {
         let base = PORT_FLOOR + ((start + step) % PORT_SLOTS) * PORT_STRIDE;
         let file = File::create(claims.join(base.to_string())).expect("create a port claim");
-        if file.try_lock().is_err() {
+        if file.try_lock().is_err() || fleet_dir_left(base) {
             continue;
         }
         let free = (1..=count).all(|i| {
@@ -456,4 +490,19 @@ fn claim_ports(count: usize) -> (u16, File) {
         "no free port range for a test fleet in {PORT_FLOOR}..+{}",
         PORT_SLOTS * PORT_STRIDE
     );
+}
+
+/// Whether a guard's fleet directory (`patchgap-fleet-LABEL-PID-BASE`, see [`Fleet::up`])
+/// for port range `base` still exists.
+fn fleet_dir_left(base: u16) -> bool {
+    let suffix = format!("-{base}");
+    fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("patchgap-fleet-") && name.ends_with(&suffix)
+        })
 }
