@@ -89,7 +89,7 @@ impl Progress {
                     bar.suspend(|| {
                         eprintln!(
                             "patchgap: warning: {}",
-                            crate::sanitize::for_terminal(message)
+                            super::sanitize::for_terminal(message)
                         )
                     });
                 }
