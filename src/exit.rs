@@ -1,4 +1,8 @@
-//! Exit statuses of `patchgap`, documented for pipelines in README.md.
+//! Exit statuses of `patchgap`, documented for pipelines in README.md, and the one place
+//! that chooses them: commands return what they found ([`Verdict`]) or an error, and
+//! [`status`] turns either into the status. Nothing else decides an exit code.
+
+use crate::limit::LimitError;
 
 /// What a run ends with. The numbers are a stable interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,22 +20,90 @@ pub enum Exit {
 }
 
 impl Exit {
-    pub fn code(self) -> i32 {
-        self as i32
+    pub fn code(self) -> u8 {
+        self as u8
     }
 }
 
-/// An error in what the user asked for (a bad pattern, conflicting options), as opposed
-/// to a failure while doing it: it exits with [`Exit::Usage`].
+/// An error in what the user asked for (a bad pattern or regex, conflicting options), as
+/// opposed to a failure while doing it: it exits with [`Exit::Usage`]. Commands wrap
+/// errors of argument values in it when the error type does not already say so.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The exit status for an error that ended the run.
+/// What a command found, counted over the hosts it looked at: all the exit status needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Hosts that could not be audited.
+    pub hosts_failed: usize,
+    /// Audited hosts waiting for a restart, a reboot or with integrity findings.
+    pub hosts_with_findings: usize,
+}
+
+/// The status of a finished command: a failed host wins over findings, findings over
+/// clean; an error is a usage error or patchgap's own.
+pub fn status(result: &anyhow::Result<Verdict>) -> Exit {
+    match result {
+        Ok(verdict) if verdict.hosts_failed > 0 => Exit::HostsFailed,
+        Ok(verdict) if verdict.hosts_with_findings > 0 => Exit::Findings,
+        Ok(_) => Exit::Clean,
+        Err(e) => for_error(e),
+    }
+}
+
+/// The status for an error that ended the run: errors in the arguments' values (a bad
+/// `--limit`, a bad `--ignore` regex, ...) are usage errors, everything else is ours.
 pub fn for_error(e: &anyhow::Error) -> Exit {
-    if e.downcast_ref::<UsageError>().is_some() {
+    if e.downcast_ref::<UsageError>().is_some() || e.downcast_ref::<LimitError>().is_some() {
         Exit::Usage
     } else {
         Exit::Error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(hosts_failed: usize, hosts_with_findings: usize) -> anyhow::Result<Verdict> {
+        Ok(Verdict {
+            hosts_failed,
+            hosts_with_findings,
+        })
+    }
+
+    #[test]
+    fn a_failed_host_wins_over_findings_and_findings_over_clean() {
+        assert_eq!(status(&verdict(0, 0)), Exit::Clean);
+        assert_eq!(status(&verdict(0, 3)), Exit::Findings);
+        assert_eq!(status(&verdict(1, 3)), Exit::HostsFailed);
+        assert_eq!(status(&verdict(2, 0)), Exit::HostsFailed);
+    }
+
+    #[test]
+    fn every_error_class_has_its_status() {
+        let usage = anyhow::Error::new(UsageError("--ignore: bad".into()));
+        assert_eq!(status(&Err(usage)), Exit::Usage);
+        let limit = anyhow::Error::new(LimitError::NoMatch("nosuchhost".into()));
+        assert_eq!(
+            status(&Err(limit)),
+            Exit::Usage,
+            "a bad --limit is a usage error"
+        );
+        let io = anyhow::Error::new(std::io::Error::other("disk full"));
+        assert_eq!(status(&Err(io)), Exit::Error);
+        assert_eq!(
+            [
+                Exit::Clean,
+                Exit::Findings,
+                Exit::Usage,
+                Exit::Error,
+                Exit::HostsFailed
+            ]
+            .map(Exit::code),
+            [0, 1, 2, 3, 4],
+            "README documents these numbers"
+        );
     }
 }

@@ -1,26 +1,26 @@
 /*!
 The patchgap controller: audits this machine in-process, or a fleet over SSH by pushing
 the static probe to each host, and renders what it finds for people and pipelines.
+
+One host's journey, file by file: `inventory/` (YAML, `--limit` in `limit.rs`) → `fleet.rs`
+(targets, bounded fan-out, [`outcome::FleetEvent`]s) → `transport/` (SSH) → `deploy/`
+(upload, run, [`probe_output`] validates what the probe printed) → [`outcome::HostOutcome`]
+→ `report/` (document, figures, table or JSON, stdout or file, progress) →
+`commands/audit.rs` (the wiring) → `exit.rs` (the status).
 */
 
-pub mod atomic;
 pub mod cli;
+pub mod commands;
 pub mod deploy;
 pub mod exit;
 pub mod fleet;
-pub mod fleet_report;
 pub mod glob;
 pub mod inventory;
 pub mod limit;
-pub mod local;
 pub mod open_files;
 pub mod outcome;
-pub mod output;
 pub mod probe_output;
-pub mod progress;
-pub mod render;
-pub mod run;
-pub mod sanitize;
+pub mod report;
 pub mod targets;
 pub mod transport;
 

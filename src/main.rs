@@ -3,18 +3,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use patchgap::{cli::Cli, exit, run::run};
+use patchgap::{cli::Cli, commands, exit};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(exit) => ExitCode::from(exit.code() as u8),
-        Err(e) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("patchgap: error: {e:#}");
-            }
-            ExitCode::from(exit::for_error(&e).code() as u8)
+    let result = commands::run(Cli::parse());
+    if let Err(e) = &result {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("patchgap: error: {e:#}");
         }
     }
+    ExitCode::from(exit::status(&result).code())
 }

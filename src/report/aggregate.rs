@@ -1,10 +1,11 @@
 //! Fleet-wide figures from the per-host outcomes: hosts by state, what each host must
 //! restart, reboot verdicts, the packages behind the findings across the fleet, the failed
-//! hosts, and the run's exit status. Pure data: rendering is [`super::table`]'s job.
+//! hosts, and what the run found for the exit status ([`verdict`]; `exit.rs` chooses the
+//! status). Pure data: rendering is [`super::table`]'s job.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::exit::Exit;
+use crate::exit::Verdict;
 use crate::outcome::{Failure, HostOutcome, HostResult};
 
 use super::actions::{
@@ -90,7 +91,7 @@ pub struct FailedHost {
     pub stderr_tail: Option<String>,
 }
 
-/// Everything the fleet summary shows, and the exit status it implies.
+/// Everything the fleet summary shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetSummary {
     pub total: usize,
@@ -105,22 +106,29 @@ pub struct FleetSummary {
     /// Most widespread first.
     pub packages: Vec<PackageSpread>,
     pub failed: Vec<FailedHost>,
-    pub exit: Exit,
 }
 
-/// The exit status of a fleet run: a failed host wins over findings, findings over clean.
-pub fn fleet_exit(outcomes: &[HostOutcome]) -> Exit {
-    let mut exit = Exit::Clean;
+/// What a fleet run found, for the exit status: hosts failed, hosts with findings.
+pub fn verdict(outcomes: &[HostOutcome]) -> Verdict {
+    let mut verdict = Verdict::default();
     for outcome in outcomes {
         match &outcome.result {
-            HostResult::Failed { .. } => return Exit::HostsFailed,
+            HostResult::Failed { .. } => verdict.hosts_failed += 1,
             HostResult::Audited { report, .. } if has_findings(report.report()) => {
-                exit = Exit::Findings
+                verdict.hosts_with_findings += 1
             }
             HostResult::Audited { .. } => {}
         }
     }
-    exit
+    verdict
+}
+
+/// What one host's report found, for the exit status (a local audit).
+pub fn host_verdict(report: &patchgap_probe::Report) -> Verdict {
+    Verdict {
+        hosts_failed: 0,
+        hosts_with_findings: usize::from(has_findings(report)),
+    }
 }
 
 pub fn summarize(outcomes: &[HostOutcome]) -> FleetSummary {
@@ -188,7 +196,6 @@ pub fn summarize(outcomes: &[HostOutcome]) -> FleetSummary {
         hosts,
         packages,
         failed,
-        exit: fleet_exit(outcomes),
     }
 }
 

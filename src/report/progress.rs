@@ -1,9 +1,10 @@
-//! The progress bar of a fleet audit on stderr: hosts done, failed and in flight. It only
+//! The progress bar of a fleet audit on stderr: hosts done, failed, in flight and in which
+//! phase (connecting, uploading, probing). It only
 //! consumes [`FleetEvent`]s, so the executor stays testable without a terminal; it is
 //! hidden when stderr is not a terminal or with `--quiet`. Terminal prompts (key
 //! passphrases) suspend it so that they stay readable.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::outcome::{FleetEvent, HostResult};
+use crate::outcome::{FleetEvent, HostResult, Phase};
 use crate::transport::PassphrasePrompt;
 
 /// Counts kept from the events; also what the bar shows.
@@ -22,7 +23,8 @@ pub struct Tally {
     pub total: usize,
     pub done: usize,
     pub failed: usize,
-    pub in_flight: HashSet<String>,
+    /// Hosts being audited, with the phase each last reported (none until its first).
+    pub in_flight: HashMap<String, Option<Phase>>,
     /// The run's warnings, in the order they came.
     pub warnings: Vec<String>,
 }
@@ -32,9 +34,13 @@ impl Tally {
         match event {
             FleetEvent::Started { hosts } => self.total = *hosts,
             FleetEvent::HostStarted { host } => {
-                self.in_flight.insert(host.clone());
+                self.in_flight.insert(host.clone(), None);
             }
-            FleetEvent::HostPhase { .. } => {}
+            FleetEvent::HostPhase { host, phase } => {
+                if let Some(current) = self.in_flight.get_mut(host) {
+                    *current = Some(*phase);
+                }
+            }
             FleetEvent::Warning(message) => self.warnings.push(message.clone()),
             FleetEvent::HostFinished(outcome) => {
                 self.in_flight.remove(&outcome.host);
@@ -46,8 +52,41 @@ impl Tally {
         }
     }
 
+    /// `2 failed, 5 in flight (1 connecting, 4 probing)`: phases with hosts in them only.
     fn message(&self) -> String {
-        format!("{} failed, {} in flight", self.failed, self.in_flight.len())
+        let counts: Vec<String> = PHASES
+            .iter()
+            .filter_map(|phase| {
+                let count = self
+                    .in_flight
+                    .values()
+                    .filter(|p| **p == Some(*phase))
+                    .count();
+                (count > 0).then(|| format!("{count} {}", phase_label(*phase)))
+            })
+            .collect();
+        let mut message = format!("{} failed, {} in flight", self.failed, self.in_flight.len());
+        if !counts.is_empty() {
+            message.push_str(&format!(" ({})", counts.join(", ")));
+        }
+        message
+    }
+}
+
+/// The phases in the order a host goes through them.
+const PHASES: [Phase; 4] = [
+    Phase::Connecting,
+    Phase::Authenticating,
+    Phase::Uploading,
+    Phase::Probing,
+];
+
+fn phase_label(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Connecting => "connecting",
+        Phase::Authenticating => "authenticating",
+        Phase::Uploading => "uploading",
+        Phase::Probing => "probing",
     }
 }
 
@@ -89,7 +128,7 @@ impl Progress {
                     bar.suspend(|| {
                         eprintln!(
                             "patchgap: warning: {}",
-                            crate::sanitize::for_terminal(message)
+                            super::sanitize::for_terminal(message)
                         )
                     });
                 }
@@ -165,11 +204,40 @@ mod tests {
         }
         assert_eq!((tally.total, tally.done, tally.failed), (3, 1, 1));
         assert_eq!(
-            tally.in_flight.iter().collect::<Vec<_>>(),
+            tally.in_flight.keys().collect::<Vec<_>>(),
             [&"b".to_string()]
         );
         assert_eq!(tally.message(), "1 failed, 1 in flight");
         tally.apply(&failed("b"));
         assert_eq!((tally.done, tally.failed), (2, 2));
+    }
+
+    #[test]
+    fn the_tally_counts_hosts_by_phase() {
+        let mut tally = Tally::default();
+        let phase = |host: &str, phase| FleetEvent::HostPhase {
+            host: host.into(),
+            phase,
+        };
+        for event in [
+            FleetEvent::Started { hosts: 4 },
+            FleetEvent::HostStarted { host: "a".into() },
+            FleetEvent::HostStarted { host: "b".into() },
+            FleetEvent::HostStarted { host: "c".into() },
+            phase("a", Phase::Connecting),
+            phase("b", Phase::Connecting),
+            phase("a", Phase::Uploading),
+            phase("a", Phase::Probing),
+            // A phase of a host that already finished (or never started) is not counted.
+            phase("zz", Phase::Uploading),
+        ] {
+            tally.apply(&event);
+        }
+        assert_eq!(
+            tally.message(),
+            "0 failed, 3 in flight (1 connecting, 1 probing)"
+        );
+        tally.apply(&failed("b"));
+        assert_eq!(tally.message(), "1 failed, 2 in flight (1 probing)");
     }
 }

@@ -1,15 +1,11 @@
 //! The fleet report document written by `--format json`: controller metadata and every
-//! selected host's outcome, each audited host's probe report embedded unchanged; and its
-//! output, to any writer or atomically to a file.
+//! selected host's outcome in inventory order, each audited host's probe report embedded
+//! unchanged. [`super::Json`] writes it.
 //! Documented in docs/fleet-report.md; [`FORMAT_VERSION`] follows the same rules as the
 //! probe's `SCHEMA_VERSION` (adding an optional field keeps it, anything else bumps it).
 
-use std::io::Write;
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::{AtomicWriteError, write_atomic};
 use crate::outcome::HostOutcome;
 
 /// Version of the fleet report's shape.
@@ -66,25 +62,4 @@ impl FleetReport {
             hosts,
         }
     }
-
-    /// Puts the outcomes in inventory order (the fan-out finishes hosts in any order), so
-    /// two runs over the same fleet diff cleanly. Hosts not in `order` go last, by name.
-    pub fn sort_hosts(&mut self, order: &[String]) {
-        let position = |host: &str| order.iter().position(|o| o == host).unwrap_or(usize::MAX);
-        self.hosts
-            .sort_by(|a, b| (position(&a.host), &a.host).cmp(&(position(&b.host), &b.host)));
-    }
-}
-
-/// Pretty JSON followed by a newline. Each host's probe report is written as the probe
-/// printed it.
-pub fn write_json(report: &FleetReport, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    out.write_all(b"\n")
-}
-
-/// Writes the report to `path` so that the file is either the previous one or the whole
-/// new report, never a part of it.
-pub fn write_json_file(report: &FleetReport, path: &Path) -> Result<(), AtomicWriteError> {
-    write_atomic(path, |out| write_json(report, out))
 }

@@ -1,22 +1,13 @@
-//! The terminal view of one host's report: what to restart, what else is stale, the
-//! packages behind it and for how long.
+//! The terminal view of one host's report (a local audit): what to restart, what else is
+//! stale, the packages behind it and for how long.
 
 use std::fmt::Write as _;
 
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use patchgap_probe::Report;
 use patchgap_probe::integrity::{IntegrityReport, Problem};
 use patchgap_probe::report::{Owner, PackageChange, StaleProcess};
 
-use super::text::{clean, duration};
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().copied());
-    t
-}
+use super::text::{cell, duration, new_table};
 
 fn pids_text(p: &[u32]) -> String {
     p.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
@@ -73,9 +64,9 @@ fn package_row(report: &Report, p: &PackageChange) -> Vec<String> {
         format!(" [{}]", p.context)
     };
     vec![
-        clean(&format!("{}{context}", p.name)),
-        clean(p.previous_version.as_deref().unwrap_or("?")),
-        clean(p.version.as_deref().unwrap_or("?")),
+        cell(&format!("{}{context}", p.name)),
+        cell(p.previous_version.as_deref().unwrap_or("?")),
+        cell(p.version.as_deref().unwrap_or("?")),
         changed,
         p.processes.to_string(),
     ]
@@ -84,7 +75,7 @@ fn package_row(report: &Report, p: &PackageChange) -> Vec<String> {
 /// Most integrity findings listed before the rest are only counted.
 const INTEGRITY_ROWS: usize = 50;
 
-fn render_integrity(out: &mut String, i: &IntegrityReport) {
+fn render_integrity(out: &mut String, i: &IntegrityReport, width: Option<u16>) {
     let s = &i.summary;
     let _ = writeln!(
         out,
@@ -104,7 +95,7 @@ fn render_integrity(out: &mut String, i: &IntegrityReport) {
     }
     let mut findings: Vec<_> = i.findings.iter().collect();
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.path.cmp(&b.path)));
-    let mut t = table(&["Modified file", "Package", "Problem", "Severity"]);
+    let mut t = new_table(&["Modified file", "Package", "Problem", "Severity"], width);
     for f in findings.iter().take(INTEGRITY_ROWS) {
         let problem = match &f.problem {
             Problem::Changed { .. } => "changed".to_string(),
@@ -116,9 +107,9 @@ fn render_integrity(out: &mut String, i: &IntegrityReport) {
         };
         let what = if f.conffile { " (conffile)" } else { "" };
         t.add_row(vec![
-            clean(&format!("{}{what}", f.path)),
-            clean(&f.package),
-            clean(&problem),
+            cell(&format!("{}{what}", f.path)),
+            cell(&f.package),
+            cell(&problem),
             format!("{:?}", f.severity).to_lowercase(),
         ]);
     }
@@ -132,28 +123,31 @@ fn render_integrity(out: &mut String, i: &IntegrityReport) {
     }
 }
 
-/// Renders one host's report for a terminal. `show_ignored` lists ignored findings
-/// instead of only counting them.
-pub fn render(report: &Report, show_ignored: bool) -> String {
+/// Renders one host's report for a terminal, its tables wrapped to `width` if given.
+/// `show_ignored` lists ignored findings instead of only counting them.
+pub fn render(report: &Report, show_ignored: bool, width: Option<u16>) -> String {
     let mut out = String::new();
     let h = &report.host;
     let _ = writeln!(
         out,
         "{} ({}): {} services to restart, {} stale processes",
-        clean(&h.hostname),
-        clean(h.os.as_deref().unwrap_or("unknown OS")),
+        cell(&h.hostname),
+        cell(h.os.as_deref().unwrap_or("unknown OS")),
         report.actions.services.len(),
         report.processes.len()
     );
-    let _ = writeln!(out, "{}", clean(&report.reboot.verdict()));
+    let _ = writeln!(out, "{}", cell(&report.reboot.verdict()));
     if !report.actions.services.is_empty() {
-        let mut t = table(&[
-            "Service to restart",
-            "PIDs",
-            "Packages",
-            "Stale for",
-            "Note",
-        ]);
+        let mut t = new_table(
+            &[
+                "Service to restart",
+                "PIDs",
+                "Packages",
+                "Stale for",
+                "Note",
+            ],
+            width,
+        );
         for s in &report.actions.services {
             let note = if s.restart_refused {
                 "restart with care (not automatic)"
@@ -161,9 +155,9 @@ pub fn render(report: &Report, show_ignored: bool) -> String {
                 ""
             };
             t.add_row(vec![
-                clean(&s.unit),
+                cell(&s.unit),
                 pids_text(&s.pids),
-                clean(&s.packages.join(" ")),
+                cell(&s.packages.join(" ")),
                 stale_for(report, &s.pids),
                 note.into(),
             ]);
@@ -176,7 +170,10 @@ pub fn render(report: &Report, show_ignored: bool) -> String {
         .filter(|p| !matches!(p.owner, Owner::Service { .. }))
         .collect();
     if !others.is_empty() {
-        let mut t = table(&["Other stale process", "PID", "Owner", "Action", "Files"]);
+        let mut t = new_table(
+            &["Other stale process", "PID", "Owner", "Action", "Files"],
+            width,
+        );
         for p in others {
             let (kind, what) = describe_owner(p);
             let files: Vec<String> = p
@@ -188,33 +185,36 @@ pub fn render(report: &Report, show_ignored: bool) -> String {
                 })
                 .collect();
             t.add_row(vec![
-                clean(&p.comm),
+                cell(&p.comm),
                 p.pid.to_string(),
                 kind,
-                clean(&what),
-                clean(&files.join("\n")),
+                cell(&what),
+                cell(&files.join("\n")),
             ]);
         }
         let _ = writeln!(out, "{t}");
     }
     if !report.packages.is_empty() {
-        let mut t = table(&["Package", "Previous", "Installed", "Changed", "Processes"]);
+        let mut t = new_table(
+            &["Package", "Previous", "Installed", "Changed", "Processes"],
+            width,
+        );
         for p in &report.packages {
             t.add_row(package_row(report, p));
         }
         let _ = writeln!(out, "{t}");
     }
     if let Some(i) = &report.integrity {
-        render_integrity(&mut out, i);
+        render_integrity(&mut out, i, width);
     }
     if show_ignored && !report.ignored.is_empty() {
-        let mut t = table(&["Ignored", "PID", "File", "Rule"]);
+        let mut t = new_table(&["Ignored", "PID", "File", "Rule"], width);
         for i in &report.ignored {
             t.add_row(vec![
-                clean(&i.comm),
+                cell(&i.comm),
                 i.pid.to_string(),
-                clean(&i.path),
-                clean(&i.rule),
+                cell(&i.path),
+                cell(&i.rule),
             ]);
         }
         let _ = writeln!(out, "{t}");
@@ -239,11 +239,11 @@ pub fn render(report: &Report, show_ignored: bool) -> String {
             out,
             "partial: {} processes could not be inspected: {}",
             s.processes_denied,
-            clean(&s.denied_reasons.join("; "))
+            cell(&s.denied_reasons.join("; "))
         );
     }
     for w in &report.warnings {
-        let _ = writeln!(out, "warning: {}", clean(w));
+        let _ = writeln!(out, "warning: {}", cell(w));
     }
     out
 }

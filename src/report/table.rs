@@ -1,23 +1,46 @@
 //! The fleet summary as terminal tables. Formatting only: the figures come from
 //! [`super::aggregate`]. Every string that came from a host (or an inventory) is passed
-//! through [`for_terminal`] here, the last step before it reaches a terminal.
+//! through [`cell`] here, the last step before it reaches a terminal. The same renderer
+//! shows one host's report through [`super::host_table`].
 
 use std::fmt::Write;
 
-use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use std::io;
+
+use comfy_table::Table as Grid;
+use patchgap_probe::Report;
 
 use super::actions::{ActionKind, PendingAction, RebootVerdict};
-use super::aggregate::{FleetSummary, HostSummary, failure_label};
-use crate::sanitize::for_terminal;
+use super::aggregate::{FleetSummary, HostSummary, failure_label, summarize};
+use super::document::FleetReport;
+use super::host_table;
+use super::render::Render;
+use super::text::{cell, new_table, right_align};
+
+pub use super::text::stdout_width;
+
+/// `--format table`: readable tables for a terminal. Every host-supplied string goes
+/// through [`cell`] first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Table {
+    /// A terminal's width to wrap the tables to; `None`: as wide as their content.
+    pub width: Option<u16>,
+    /// List the findings ignore rules matched instead of only counting them.
+    pub show_ignored: bool,
+}
+
+impl Render for Table {
+    fn host(&self, report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
+        out.write_all(host_table::render(report, self.show_ignored, self.width).as_bytes())
+    }
+
+    fn fleet(&self, report: &FleetReport, out: &mut dyn io::Write) -> io::Result<()> {
+        out.write_all(render_summary(&summarize(&report.hosts), self.width).as_bytes())
+    }
+}
 
 /// Most packages listed; the JSON report has them all.
 const MAX_PACKAGES: usize = 20;
-
-/// The width of stdout when it is a terminal, for [`render_summary`]; `None` for pipes
-/// and files, whose tables are as wide as their content.
-pub fn stdout_width() -> Option<u16> {
-    Table::new().width()
-}
 
 /// The summary as text. `width` is the terminal's width, if stdout is one; tables wrap to
 /// it, otherwise they are as wide as their content.
@@ -59,36 +82,11 @@ fn headline(summary: &FleetSummary) -> String {
     )
 }
 
-fn section(out: &mut String, title: &str, table: Table) {
+fn section(out: &mut String, title: &str, table: Grid) {
     let _ = writeln!(out, "{title}\n{table}\n");
 }
 
-fn new_table(header: &[&str], width: Option<u16>) -> Table {
-    let mut table = Table::new();
-    table.load_style(presets::UTF8_FULL_CONDENSED);
-    table.set_header(header.to_vec());
-    if let Some(width) = width {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-        table.set_width(width);
-    }
-    table
-}
-
-fn right_align(table: &mut Table, columns: &[usize]) {
-    for index in columns {
-        if let Some(column) = table.column_mut(*index) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-}
-
-/// Host-supplied text made safe for the terminal; tabs become spaces so column widths
-/// stay right.
-fn cell(text: &str) -> String {
-    for_terminal(text).replace('\t', " ")
-}
-
-fn states_table(summary: &FleetSummary, width: Option<u16>) -> Table {
+fn states_table(summary: &FleetSummary, width: Option<u16>) -> Grid {
     let mut table = new_table(&["State", "Hosts"], width);
     for (state, count) in &summary.states {
         table.add_row(vec![state.label().to_string(), count.to_string()]);
@@ -97,7 +95,7 @@ fn states_table(summary: &FleetSummary, width: Option<u16>) -> Table {
     table
 }
 
-fn pending_table(hosts: &[&HostSummary], width: Option<u16>) -> Table {
+fn pending_table(hosts: &[&HostSummary], width: Option<u16>) -> Grid {
     let mut table = new_table(&["Host", "Services to restart", "Also", "Reboot"], width);
     for host in hosts {
         let services: Vec<String> = host.services().map(service_label).collect();
@@ -153,7 +151,7 @@ fn other_label(action: &PendingAction) -> String {
     format!("{what} {}", cell(&action.name))
 }
 
-fn reboot_table(summary: &FleetSummary, width: Option<u16>) -> Table {
+fn reboot_table(summary: &FleetSummary, width: Option<u16>) -> Grid {
     let mut table = new_table(&["Reboot", "Hosts", "Which"], width);
     let needed: Vec<String> = summary.reboot_needed.iter().map(|h| cell(h)).collect();
     for (verdict, count, which) in [
@@ -183,7 +181,7 @@ fn reboot_table(summary: &FleetSummary, width: Option<u16>) -> Table {
     table
 }
 
-fn packages_table(summary: &FleetSummary, width: Option<u16>) -> Table {
+fn packages_table(summary: &FleetSummary, width: Option<u16>) -> Grid {
     let mut table = new_table(&["Package", "Hosts", "Services", "Processes"], width);
     for package in summary.packages.iter().take(MAX_PACKAGES) {
         table.add_row(vec![
@@ -201,7 +199,7 @@ fn packages_table(summary: &FleetSummary, width: Option<u16>) -> Table {
     table
 }
 
-fn failed_table(summary: &FleetSummary, width: Option<u16>) -> Table {
+fn failed_table(summary: &FleetSummary, width: Option<u16>) -> Grid {
     let mut table = new_table(&["Host", "State", "Message"], width);
     for failed in &summary.failed {
         let mut message = cell(&failed.message);

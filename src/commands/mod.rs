@@ -1,0 +1,15 @@
+//! One file per subcommand, each wiring the pieces (inventory, fleet, report) and returning
+//! what it found as an [`exit::Verdict`](crate::exit::Verdict); `exit.rs` alone turns that,
+//! or the error, into the exit status.
+
+pub mod audit;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Verdict;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
+    match cli.command {
+        Command::Audit(args) => audit::run(&args),
+    }
+}

@@ -1,0 +1,36 @@
+//! Everything patchgap shows or writes: the fleet document, the figures aggregated from it,
+//! one renderer per format behind [`Render`] (table, JSON), the sinks the bytes go to
+//! (stdout, or a file replaced atomically), the sanitiser every host-supplied string passes
+//! before a terminal, and the progress bar fed by the fleet's events. Only this module (and
+//! `main`, for the final error) prints.
+
+mod actions;
+mod aggregate;
+pub mod atomic;
+mod document;
+mod host_table;
+mod json;
+mod progress;
+mod render;
+pub mod sanitize;
+mod sink;
+mod table;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+pub use actions::{
+    ActionKind, PendingAction, RebootVerdict, has_findings, pending_actions, reboot_verdict,
+    services_to_restart,
+};
+pub use aggregate::{
+    FailedHost, FleetSummary, HostState, HostSummary, PackageSpread, failure_label, host_verdict,
+    summarize, verdict,
+};
+pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport};
+pub use json::Json;
+pub use progress::{Progress, Tally};
+pub use render::Render;
+pub use sink::Sink;
+pub use table::{Table, stdout_width};
