@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use fleet::Fleet;
 use patchgap_probe::Report;
-use patchgap_probe::integrity::Problem;
+use patchgap_probe::report::Problem;
 use patchgap_probe::report::{Owner, Severity, StaleProcess};
 
 type Scenario = fn(&Fleet, &str);

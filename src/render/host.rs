@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use patchgap_probe::Report;
-use patchgap_probe::integrity::{IntegrityReport, Problem};
+use patchgap_probe::report::{IntegrityReport, Problem};
 use patchgap_probe::report::{Owner, PackageChange, StaleProcess};
 
 use super::text::{clean, duration};
