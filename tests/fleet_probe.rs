@@ -12,7 +12,7 @@ mod probe;
 
 use fleet::Fleet;
 use patchgap_probe::Report;
-use patchgap_probe::integrity::Problem;
+use patchgap_probe::report::Problem;
 use patchgap_probe::report::{Owner, Severity, StaleProcess};
 
 /// The fleet of this binary: one host per scenario.

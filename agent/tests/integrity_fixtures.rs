@@ -7,8 +7,9 @@ use std::path::Path;
 
 use md5::{Digest, Md5};
 use patchgap_probe::Roots;
-use patchgap_probe::integrity::{IntegrityOptions, IntegrityReport, Problem, verify};
+use patchgap_probe::integrity::{IntegrityOptions, verify};
 use patchgap_probe::report::Severity;
+use patchgap_probe::report::{IntegrityReport, Problem};
 use patchgap_probe::roots::under;
 
 fn write(root: &Path, abs: &str, content: &str) {

@@ -10,7 +10,8 @@ use std::process::Command;
 
 use patchgap_probe::Roots;
 use patchgap_probe::dpkg::Database;
-use patchgap_probe::integrity::{IntegrityOptions, PathFilter, Problem, verify};
+use patchgap_probe::integrity::{IntegrityOptions, PathFilter, verify};
+use patchgap_probe::report::Problem;
 
 /// One line of `dpkg --verify`: what failed, whether a conffile, the path.
 type Line = (&'static str, bool, String);

@@ -4,10 +4,11 @@
 mod kernel_host;
 
 use kernel_host::{BOOTED_AT, Host, Image, amd_container, intel_update};
-use patchgap_probe::kernel::{self, BootSource, KernelStatus, VersionSource};
-use patchgap_probe::microcode::{self, MicrocodeStatus};
-use patchgap_probe::reboot::{self, ReasonKind, RebootReport};
-use patchgap_probe::{Roots, kernel::KernelReport, microcode::MicrocodeReport};
+use patchgap_probe::report::{
+    BootSource, KernelReport, KernelStatus, MicrocodeReport, MicrocodeStatus, ReasonKind,
+    RebootReport, VersionSource,
+};
+use patchgap_probe::{Roots, kernel, microcode, reboot};
 
 const OLD: &str = "6.1.0-25-amd64";
 const NEW: &str = "6.1.0-27-amd64";

@@ -187,8 +187,8 @@ mod tests {
         reboot
             .reboot
             .reasons
-            .push(patchgap_probe::reboot::RebootReason {
-                kind: patchgap_probe::reboot::ReasonKind::Kernel,
+            .push(patchgap_probe::report::RebootReason {
+                kind: patchgap_probe::report::ReasonKind::Kernel,
                 message: "kernel 6.1.0-28-amd64 installed, running 6.1.0-27-amd64".into(),
                 packages: vec![],
             });

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use patchgap_probe::Report;
-use patchgap_probe::integrity::{IntegrityReport, Problem};
+use patchgap_probe::report::{IntegrityReport, Problem};
 use patchgap_probe::report::{Owner, PackageChange, StaleProcess};
 
 use super::text::{cell, duration, new_table};

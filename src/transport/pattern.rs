@@ -1,29 +1,12 @@
 //! OpenSSH host patterns, shared by known_hosts and ssh_config: `*` and `?` wildcards,
 //! comma lists and `!` negation (see `PATTERNS` in ssh_config(5)).
 
-/// Whether `text` matches the wildcard `pattern` (`*` any run, `?` one character).
+use patchgap_probe::glob::Syntax;
+
+/// Whether `text` matches the wildcard `pattern` (`*` any run, `?` one character; `[` is
+/// literal), with the shared matcher in OpenSSH's dialect.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    // Position of the last `*` and the text position it currently absorbs up to.
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
+    Syntax::OPENSSH.matches(pattern, text)
 }
 
 /// Whether `name` matches a list of patterns: at least one positive pattern matches and no
@@ -61,6 +44,10 @@ mod tests {
         assert!(!wildcard_match("a*b*c", "aXXbYY"));
         assert!(wildcard_match("", ""));
         assert!(!wildcard_match("", "x"));
+        // A `*` in the pattern is a wildcard even where the text has a `*` too, as in
+        // OpenSSH's match_pattern.
+        assert!(wildcard_match("*", "*abc"));
+        assert!(wildcard_match("a*", "a*bc"));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::fs;
 use std::path::Path;
 
+use crate::glob::Syntax;
 use crate::roots::under;
 
 /// One rule, in the order dpkg applies them.
@@ -116,74 +117,11 @@ fn parse_option(line: &str) -> Option<(&str, &str)> {
     Some((name, unquoted.unwrap_or(value)))
 }
 
-/// `fnmatch(pattern, name, 0)`: `*` and `?` match any character including `/` and a
-/// leading `.`, `[...]` is a bracket expression (`!` or `^` negates, `a-z` ranges), `\`
-/// quotes the next character.
+/// `fnmatch(pattern, name, 0)`: `*` and `?` match any byte including `/` and a leading
+/// `.`, `[...]` is a bracket expression (`!` or `^` negates, `a-z` ranges), `\` quotes the
+/// next character.
 pub fn fnmatch(pattern: &str, name: &str) -> bool {
-    let (p, n) = (pattern.as_bytes(), name.as_bytes());
-    let (mut pi, mut ni) = (0, 0);
-    // Where to resume after the last `*`: pattern index after it, name index it absorbed.
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        let step = match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi + 1, ni));
-                pi += 1;
-                continue;
-            }
-            Some(b'?') => Some(1),
-            Some(b'[') => bracket(&p[pi..], n[ni]),
-            Some(b'\\') if pi + 1 < p.len() => (p[pi + 1] == n[ni]).then_some(2),
-            Some(c) => (*c == n[ni]).then_some(1),
-            None => None,
-        };
-        match (step, star) {
-            (Some(len), _) => {
-                pi += len;
-                ni += 1;
-            }
-            (None, Some((sp, sn))) => {
-                pi = sp;
-                ni = sn + 1;
-                star = Some((sp, sn + 1));
-            }
-            (None, None) => return false,
-        }
-    }
-    p[pi..].iter().all(|c| *c == b'*')
-}
-
-/// Matches one byte against the bracket expression at the start of `p`; returns the
-/// expression's length on a match. An unterminated `[` is a literal `[`.
-fn bracket(p: &[u8], c: u8) -> Option<usize> {
-    let mut i = 1;
-    let negate = matches!(p.get(i), Some(b'!' | b'^'));
-    if negate {
-        i += 1;
-    }
-    let mut matched = false;
-    let mut first = true;
-    loop {
-        let lo = match p.get(i) {
-            None => return (c == b'[').then_some(1),
-            Some(b']') if !first => break,
-            Some(b'\\') if i + 1 < p.len() => {
-                i += 1;
-                p[i]
-            }
-            Some(x) => *x,
-        };
-        first = false;
-        i += 1;
-        if p.get(i) == Some(&b'-') && p.get(i + 1).is_some_and(|x| *x != b']') {
-            let hi = p[i + 1];
-            matched |= lo <= c && c <= hi;
-            i += 2;
-        } else {
-            matched |= lo == c;
-        }
-    }
-    (matched != negate).then_some(i + 1)
+    Syntax::FNMATCH.matches_bytes(pattern.as_bytes(), name.as_bytes())
 }
 
 #[cfg(test)]

@@ -14,7 +14,5 @@ mod types;
 mod verify;
 
 pub use filter::{PathFilter, fnmatch};
-pub use types::{
-    IntegrityError, IntegrityFinding, IntegrityOptions, IntegrityReport, IntegritySummary, Problem,
-};
+pub use types::{IntegrityError, IntegrityOptions};
 pub use verify::{verify, verify_with};

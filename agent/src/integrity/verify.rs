@@ -11,10 +11,9 @@ use std::time::Instant;
 use super::filter::PathFilter;
 use super::hash::{self, Outcome};
 use super::plan::{Plan, Sum, to_hex};
-use super::types::{
-    IntegrityError, IntegrityFinding, IntegrityOptions, IntegrityReport, IntegritySummary, Problem,
-};
+use super::types::{IntegrityError, IntegrityOptions};
 use crate::dpkg::{Database, other_spelling};
+use crate::report::{IntegrityFinding, IntegrityReport, IntegritySummary, Problem};
 use crate::roots::{Roots, under};
 
 /// Verifies the installed packages of the host at `roots.fs` against their recorded MD5

@@ -7,12 +7,12 @@ use std::fs;
 use super::boot::{grub_choice, release_of, symlink_choice};
 use super::container::detect_container;
 use super::image::read_image_version;
-use super::types::{
+use super::version::{compare_releases, parse_version_string, short_build};
+use crate::dpkg::Database;
+use crate::report::{
     BootDefault, BootSource, InstalledKernel, KernelReport, KernelStatus, RunningKernel,
     VersionSource,
 };
-use super::version::{compare_releases, parse_version_string, short_build};
-use crate::dpkg::Database;
 use crate::roots::Roots;
 
 /// Reads the running kernel, the installed ones and the boot default, and compares them.

@@ -8,18 +8,8 @@
 
 use std::fs;
 
-use serde::{Deserialize, Serialize};
-
+use crate::report::ContainerInfo;
 use crate::roots::Roots;
-
-/// How a container was recognised.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ContainerInfo {
-    /// `docker`, `podman`, `lxc`, `systemd-nspawn`, ... when the evidence names it.
-    pub runtime: Option<String>,
-    /// The file that gave it away, e.g. `/.dockerenv`.
-    pub evidence: String,
-}
 
 const CGROUP_HINTS: &[(&str, &str)] = &[
     ("/docker/", "docker"),

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use super::types::VersionSource;
+use crate::report::VersionSource;
 
 /// Images bigger than this are read only up to it (Debian's are about 10 MiB).
 const MAX_IMAGE_BYTES: u64 = 128 << 20;

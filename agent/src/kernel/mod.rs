@@ -5,15 +5,10 @@ mod boot;
 mod collect;
 mod container;
 mod image;
-mod types;
 mod version;
 
 pub use boot::{GrubChoice, GrubEntry, GrubMenu, parse_grub_cfg, parse_grubenv};
 pub use collect::{collect, collect_with, decide};
-pub use container::{ContainerInfo, detect_container};
+pub use container::detect_container;
 pub use image::{ImageVersion, read_image_version, version_from_bytes};
-pub use types::{
-    BootDefault, BootSource, InstalledKernel, KernelReport, KernelStatus, RunningKernel,
-    VersionSource,
-};
 pub use version::{compare_releases, parse_version_string};

@@ -3,60 +3,15 @@
 use std::fs;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use super::amd::parse_amd_container;
 use super::cpuinfo::{Cpu, cpuid_signature, parse_cpuinfo};
 use super::intel::parse_intel_file;
 use crate::kernel::detect_container;
+use crate::report::{CpuMicrocode, MicrocodeReport, MicrocodeStatus};
 use crate::roots::Roots;
 
 /// Microcode files are a few hundred KiB; anything far larger is not one.
 const MAX_FILE: u64 = 16 << 20;
-
-/// Running against available microcode. Documented in `docs/report-kernel.md`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct MicrocodeReport {
-    pub status: MicrocodeStatus,
-    /// Why, for a person (the reason for skipping, or the first pending update).
-    pub reason: String,
-    /// One entry per distinct CPU model, stepping and running revision.
-    pub cpus: Vec<CpuMicrocode>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum MicrocodeStatus {
-    /// Running the newest available revision, or no file for this CPU is installed.
-    Current,
-    /// A newer revision is installed and loads on the next boot.
-    UpdatePending,
-    #[default]
-    Unknown,
-    /// Not judged: a virtual machine, a container, or a CPU without x86 microcode.
-    Skipped,
-}
-
-/// One CPU model as `/proc/cpuinfo` shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CpuMicrocode {
-    /// `vendor_id` (`GenuineIntel`, `AuthenticAMD`).
-    pub vendor: String,
-    pub family: u32,
-    pub model: u32,
-    pub stepping: u32,
-    /// CPUID signature (leaf 1 EAX), the key of the vendors' files.
-    pub signature: u32,
-    /// Logical processors of this model and revision.
-    pub processors: u32,
-    /// Running revision (`microcode` of `/proc/cpuinfo`).
-    pub running: Option<u32>,
-    /// Newest revision in the installed files for this CPU.
-    pub available: Option<u32>,
-    /// The file that holds [`CpuMicrocode::available`].
-    pub file: Option<String>,
-    pub status: MicrocodeStatus,
-}
 
 /// Reads `/proc/cpuinfo` and the firmware files.
 pub fn collect(roots: &Roots) -> MicrocodeReport {

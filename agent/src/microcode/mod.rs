@@ -8,6 +8,6 @@ mod cpuinfo;
 mod intel;
 
 pub use amd::{AmdContainer, AmdPatch, parse_amd_container};
-pub use collect::{CpuMicrocode, MicrocodeReport, MicrocodeStatus, collect};
+pub use collect::collect;
 pub use cpuinfo::{Cpu, cpuid_signature, parse_cpuinfo};
 pub use intel::{IntelUpdate, parse_intel_file};

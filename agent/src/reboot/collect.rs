@@ -3,10 +3,11 @@
 
 use std::fs;
 
-use super::types::{ReasonKind, RebootReason, RebootReport, UpgradedPackage};
 use crate::dpkg::Database;
-use crate::kernel::{KernelReport, KernelStatus};
-use crate::microcode::{MicrocodeReport, MicrocodeStatus};
+use crate::report::{
+    KernelReport, KernelStatus, MicrocodeReport, MicrocodeStatus, ReasonKind, RebootReason,
+    RebootReport, UpgradedPackage,
+};
 use crate::roots::Roots;
 
 /// Packages whose new version only runs after a reboot (or a re-exec that amounts to

@@ -2,7 +2,5 @@
 //! Debian's `/run/reboot-required` flag, and packages that only take effect on boot.
 
 mod collect;
-mod types;
 
 pub use collect::{REBOOT_PACKAGES, collect, collect_with};
-pub use types::{ReasonKind, RebootReason, RebootReport, UpgradedPackage};

@@ -1,4 +1,5 @@
-//! The `reboot` part of the report and its one-line verdict for the terminal.
+//! The `reboot` part of the report and its one-line verdict for the terminal. Also
+//! described in `docs/report-kernel.md`.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,7 @@ pub struct RebootReport {
 /// One reason for a reboot.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RebootReason {
+    /// Which check asks for the reboot.
     pub kind: ReasonKind,
     /// For a person: `kernel 6.1.0-28-amd64 installed, running 6.1.0-27-amd64`.
     pub message: String,
@@ -36,6 +38,7 @@ pub struct RebootReason {
     pub packages: Vec<String>,
 }
 
+/// What asks for a reboot.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonKind {
@@ -52,7 +55,9 @@ pub enum ReasonKind {
 /// A boot-time package changed after boot.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UpgradedPackage {
+    /// Package name, as dpkg names it.
     pub name: String,
+    /// Version installed now.
     pub version: Option<String>,
     /// Unix time of its last unpack (mtime of its dpkg file list).
     pub changed_at: i64,

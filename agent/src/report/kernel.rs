@@ -1,15 +1,16 @@
-//! The `kernel` part of the report. Documented field by field in `docs/report-kernel.md`.
+//! The `kernel` part of the report (running against next-boot kernel). Also described in
+//! `docs/report-kernel.md`.
 
 use serde::{Deserialize, Serialize};
-
-use super::container::ContainerInfo;
 
 /// Running kernel against the kernel that boots next.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct KernelReport {
+    /// The verdict: does a reboot change the kernel?
     pub status: KernelStatus,
     /// Why [`KernelReport::status`] was chosen, for a person.
     pub reason: String,
+    /// The kernel that runs now.
     pub running: RunningKernel,
     /// Kernels found as `linux-image-*` packages or as `/boot/vmlinuz-*`, newest first.
     pub installed: Vec<InstalledKernel>,
@@ -22,6 +23,7 @@ pub struct KernelReport {
     pub warnings: Vec<String>,
 }
 
+/// How the running kernel compares with the one that boots next.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum KernelStatus {
@@ -65,6 +67,7 @@ pub struct InstalledKernel {
     pub release: String,
     /// The package whose file list holds the image.
     pub package: Option<String>,
+    /// Installed version of [`InstalledKernel::package`].
     pub package_version: Option<String>,
     /// Path of the image on the host, when it exists.
     pub image: Option<String>,
@@ -97,11 +100,13 @@ pub enum VersionSource {
 /// The kernel that a reboot would start.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BootDefault {
+    /// Release of the kernel that boots next (`uname -r` after the reboot).
     pub release: String,
     /// Image path on the host (`/boot/vmlinuz-RELEASE`).
     pub image: Option<String>,
     /// Build part of the image's version string, when readable.
     pub build: Option<String>,
+    /// What named it: GRUB, Debian's `vmlinuz` symlink, or a guess.
     pub source: BootSource,
     /// True when nothing names the boot default and the highest installed release was
     /// taken instead (what needrestart always does).
@@ -123,7 +128,21 @@ pub enum BootSource {
         one_time: bool,
     },
     /// Debian's `/vmlinuz` or `/boot/vmlinuz` symlink.
-    Symlink { path: String, target: String },
+    Symlink {
+        /// The symlink (`/vmlinuz` or `/boot/vmlinuz`).
+        path: String,
+        /// What it points to, as written.
+        target: String,
+    },
     /// The highest installed release (a guess).
     HighestInstalled,
+}
+
+/// How a container was recognised.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// `docker`, `podman`, `lxc`, `systemd-nspawn`, ... when the evidence names it.
+    pub runtime: Option<String>,
+    /// The file that gave it away, e.g. `/.dockerenv`.
+    pub evidence: String,
 }

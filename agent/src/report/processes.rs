@@ -1,99 +1,14 @@
-//! The probe's report: the versioned JSON document that `patchgap-probe` prints and the
-//! controller parses. Field-by-field documentation lives in `docs/report-format.md`;
-//! keep the two in step.
-//!
-//! Compatibility rules: adding an optional field keeps [`SCHEMA_VERSION`]; renaming,
-//! removing or changing the meaning of a field bumps it. No `flatten`, no `untagged`:
-//! every enum is tagged so consumers in other languages can read it without guessing.
+//! The process part of the report: stale processes, their findings, the packages behind
+//! them and what to do about them (`processes`, `packages`, `actions`, `ignored`).
 
 use serde::{Deserialize, Serialize};
-
-/// Version of the report's shape. Bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// Version of the probe that wrote a report.
-pub const PROBE_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// One host's audit.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Report {
-    /// [`SCHEMA_VERSION`] of the writer.
-    pub schema_version: u32,
-    /// Version of the probe that wrote the report.
-    pub probe_version: String,
-    /// Who was scanned, and when.
-    pub host: HostInfo,
-    /// How the process scan went: what was seen, skipped and why.
-    pub scan: ScanStats,
-    /// Every process found running replaced code, with its findings.
-    pub processes: Vec<StaleProcess>,
-    /// The packages behind the findings, one entry per package and context.
-    pub packages: Vec<PackageChange>,
-    /// The stale processes grouped by what an admin must do about them.
-    pub actions: Actions,
-    /// Findings matched by an ignore rule: counted and shown, never dropped.
-    pub ignored: Vec<IgnoredFinding>,
-    /// Running versus installed kernel.
-    pub kernel: crate::kernel::KernelReport,
-    /// Running versus available CPU microcode.
-    pub microcode: crate::microcode::MicrocodeReport,
-    /// Whether the host needs a reboot, and every reason why.
-    pub reboot: crate::reboot::RebootReport,
-    /// Package file integrity; present only when it was asked for.
-    pub integrity: Option<crate::integrity::IntegrityReport>,
-    /// Problems that made parts of the report incomplete (unreadable dpkg database, ...).
-    pub warnings: Vec<String>,
-}
-
-/// Identity of the scanned host.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct HostInfo {
-    /// `/proc/sys/kernel/hostname`.
-    pub hostname: String,
-    /// `/etc/machine-id`, when readable.
-    pub machine_id: Option<String>,
-    /// `/proc/sys/kernel/random/boot_id`: changes on every boot.
-    pub boot_id: Option<String>,
-    /// `PRETTY_NAME` of `/etc/os-release`.
-    pub os: Option<String>,
-    /// CPU architecture the probe was built for (`x86_64`, `aarch64`).
-    pub arch: String,
-    /// Unix time the host booted (`btime` of `/proc/stat`).
-    pub booted_at: Option<i64>,
-    /// Unix time the scan started.
-    pub scanned_at: i64,
-    /// Effective user id of the probe. Not 0 means the scan is partial.
-    pub euid: u32,
-}
-
-/// Counts of the process scan. Nothing found is dropped without being counted here.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct ScanStats {
-    /// Process directories found under `/proc`.
-    pub processes_seen: u32,
-    /// Processes whose memory maps were read.
-    pub processes_inspected: u32,
-    /// Processes that exited while being scanned (normal).
-    pub processes_vanished: u32,
-    /// Processes that could not be inspected, with the reason.
-    pub processes_denied: u32,
-    /// Kernel threads, which map no files.
-    pub kernel_threads: u32,
-    /// True when some processes could not be inspected, so findings may be missing.
-    pub partial: bool,
-    /// Why processes could not be inspected, e.g. "permission denied: run as root".
-    pub denied_reasons: Vec<String>,
-    /// Mappings whose file could not be compared (anonymous device numbers, unreadable
-    /// paths): not reported as stale, counted here.
-    pub unverifiable_mappings: u32,
-    /// Wall time of the whole probe, in milliseconds.
-    pub duration_ms: u64,
-}
 
 /// A process running replaced code.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StaleProcess {
+    /// Process id (in the namespace the probe runs in).
     pub pid: u32,
+    /// Parent process id.
     pub ppid: u32,
     /// Real user id.
     pub uid: u32,
@@ -115,11 +30,12 @@ pub struct StaleProcess {
 /// One replaced file that a process still uses.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
+    /// What is stale: the program itself, a mapped library, or an open file.
     pub kind: FindingKind,
     /// The file as the process sees it, without the ` (deleted)` mark.
     pub path: String,
     /// The package that owns the path (in the process's own dpkg database), if any.
-    /// Names an entry of [`Report::packages`] with the same `context`.
+    /// Names an entry of [`Report::packages`](super::Report::packages) with the same `context`.
     pub package: Option<String>,
     /// What the path names now: another file (an upgrade put a new version there) or
     /// nothing (the file was removed).
@@ -128,6 +44,7 @@ pub struct Finding {
     pub severity: Severity,
 }
 
+/// What the path of a stale file names now.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum NowAtPath {
@@ -139,6 +56,7 @@ pub enum NowAtPath {
     Unknown,
 }
 
+/// What kind of replaced file a process still uses.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
@@ -158,11 +76,15 @@ pub enum FindingKind {
     OpenDeleted,
 }
 
+/// How much a finding matters.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// Unowned files (not from a package), conffiles and unreadable files.
     Low,
+    /// A replaced packaged file, or a changed one.
     Normal,
+    /// A modified packaged file that runs right now.
     High,
 }
 
@@ -171,21 +93,41 @@ pub enum Severity {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Owner {
     /// A system service: `systemctl restart UNIT`.
-    Service { unit: String },
+    Service {
+        /// The unit (`nginx.service`).
+        unit: String,
+    },
     /// The system manager, PID 1: `systemctl daemon-reexec`.
     SystemManager,
     /// A user's systemd manager (`user@UID.service`), or a unit it runs.
-    UserManager { uid: u32, unit: Option<String> },
+    UserManager {
+        /// The user the manager runs for.
+        uid: u32,
+        /// The unit of that manager the process belongs to, if any.
+        unit: Option<String>,
+    },
     /// A login session (`session-N.scope`): the user has to log in again.
-    Session { id: String, uid: Option<u32> },
+    Session {
+        /// The session id (`N` of `session-N.scope`).
+        id: String,
+        /// The session's user, when known.
+        uid: Option<u32>,
+    },
     /// A process in a container, judged against the container's own dpkg database.
     Container {
+        /// Container runtime (`docker`, `podman`, `lxc`, ...), `unknown` when only a
+        /// foreign PID namespace told.
         runtime: String,
+        /// The container's id from its cgroup path, or `pidns:INODE`.
         id: String,
+        /// The service inside the container the process belongs to, if its cgroup names one.
         unit: Option<String>,
     },
     /// Anything else (a scope, no systemd, unknown cgroup).
-    Other { cgroup: Option<String> },
+    Other {
+        /// The process's cgroup path, when readable.
+        cgroup: Option<String>,
+    },
 }
 
 /// A package behind findings, in the context (host or container) it belongs to.
@@ -220,9 +162,12 @@ pub struct Actions {
     pub other_pids: Vec<u32>,
 }
 
+/// One service to restart, with the processes and packages behind it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ServiceAction {
+    /// The systemd unit (`nginx.service`).
     pub unit: String,
+    /// PIDs of its stale processes.
     pub pids: Vec<u32>,
     /// Names of the packages behind it (host context).
     pub packages: Vec<String>,
@@ -231,45 +176,43 @@ pub struct ServiceAction {
     pub restart_refused: bool,
 }
 
+/// One user manager or login session with stale processes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionAction {
     /// `user@UID.service` or `session-N.scope`.
     pub name: String,
+    /// The user, when known.
     pub uid: Option<u32>,
+    /// PIDs of its stale processes.
     pub pids: Vec<u32>,
+    /// Names of the packages behind it.
     pub packages: Vec<String>,
 }
 
+/// One container with stale processes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ContainerAction {
+    /// Container runtime (`docker`, `podman`, `systemd-nspawn`, ...).
     pub runtime: String,
+    /// The container's id or name as its runtime reports it.
     pub id: String,
+    /// PIDs of its stale processes.
     pub pids: Vec<u32>,
+    /// Names of the packages behind it, in the container's own database.
     pub packages: Vec<String>,
 }
 
 /// A finding an ignore rule matched.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IgnoredFinding {
+    /// Process id.
     pub pid: u32,
+    /// Command name, as in [`StaleProcess::comm`].
     pub comm: String,
+    /// What would have been reported.
     pub kind: FindingKind,
+    /// The file, as in [`Finding::path`].
     pub path: String,
     /// The rule that matched, as written.
     pub rule: String,
-}
-
-impl Report {
-    /// True when processes run replaced code and wait for a restart.
-    pub fn restarts_pending(&self) -> bool {
-        !self.processes.is_empty()
-    }
-
-    /// True when anything on the host waits for an admin: a restart, a reboot, or
-    /// modified packaged files.
-    pub fn action_needed(&self) -> bool {
-        self.restarts_pending()
-            || self.reboot.needed
-            || self.integrity.as_ref().is_some_and(|i| i.has_findings())
-    }
 }
