@@ -2,11 +2,13 @@
 The patchgap controller: audits this machine in-process, or a fleet over SSH by pushing
 the static probe to each host, and renders what it finds for people and pipelines.
 
-One host's journey, file by file: `inventory/` (YAML, `--limit` in `limit.rs`) → `fleet.rs`
-(targets, bounded fan-out, [`outcome::FleetEvent`]s) → `transport/` (SSH) → `deploy/`
-(upload, run, [`probe_output`] validates what the probe printed) → [`outcome::HostOutcome`]
-→ `report/` (document, figures, table or JSON, stdout or file, progress) →
-`commands/audit.rs` (the wiring) → `exit.rs` (the status).
+One host's journey, file by file: `inventory/` (YAML, `--limit` in `limit.rs`) →
+`targets.rs` (SSH target and run options, the only reader of the user's environment) →
+`fleet/` (bounded fan-out, [`outcome::FleetEvent`]s) → `transport/` (the `Connector` and
+`Exec` seam; russh behind it) → `deploy/` (upload, run, [`probe_output`] validates what
+the probe printed) → [`outcome::HostOutcome`] → `report/` (document, figures, table or
+JSON, stdout or file, progress) → `commands/audit.rs` (the wiring) → `exit.rs` (the
+status). `open_files.rs` sizes `--forks` to the open-files limit.
 */
 
 pub mod cli;
