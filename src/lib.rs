@@ -5,8 +5,8 @@ the static probe to each host, and renders what it finds for people and pipeline
 One host's journey, file by file: `inventory/` (YAML, `--limit` in `limit.rs`) →
 `targets.rs` (SSH target and run options, the only reader of the user's environment) →
 `fleet/` (bounded fan-out, [`outcome::FleetEvent`]s) → `transport/` (the `Connector` and
-`Exec` seam; russh behind it) → `deploy/` (upload, run, [`probe_output`] validates what
-the probe printed) → [`outcome::HostOutcome`] → `report/` (document, figures, table or
+`Exec` seam; russh behind it) → `deploy/` (upload, run, [`deploy::probe_output`] validates
+what the probe printed) → [`outcome::HostOutcome`] → `report/` (document, figures, table or
 JSON, stdout or file, progress) → `commands/audit.rs` (the wiring) → `exit.rs` (the
 status). `open_files.rs` sizes `--forks` to the open-files limit.
 */
@@ -21,7 +21,6 @@ pub mod inventory;
 pub mod limit;
 pub mod open_files;
 pub mod outcome;
-pub mod probe_output;
 pub mod report;
 pub mod targets;
 pub mod transport;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe_output::ProbeReport;
+use crate::deploy::probe_output::ProbeReport;
 
 /// The result of one host.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

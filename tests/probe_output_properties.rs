@@ -10,7 +10,9 @@
 //! probe_output_properties` (the variable applies to every property). A failure's seed is
 //! saved beside this file in `probe_output_properties.proptest-regressions`; commit it.
 
-use patchgap::probe_output::{InvalidOutput, MAX_PROBE_OUTPUT, ProbeReport, parse_probe_output};
+use patchgap::deploy::probe_output::{
+    InvalidOutput, MAX_PROBE_OUTPUT, ProbeReport, parse_probe_output,
+};
 use patchgap_probe::report::{
     Actions, Finding, FindingKind, HostInfo, NowAtPath, Owner, ScanStats, ServiceAction, Severity,
     StaleProcess,

@@ -1,7 +1,9 @@
 //! Getting the probe onto a host and running it: the embedded binaries, the host-side
-//! script, and the exchange over one SSH exec channel.
+//! script, the exchange over one SSH exec channel, and the validation of the probe's
+//! untrusted output before anything else reads it.
 
 mod embedded;
+pub mod probe_output;
 mod run;
 mod script;
 

@@ -22,8 +22,8 @@ use zeroize::Zeroizing;
 
 use super::embedded::{EmbeddedProbe, normalize_arch, unsupported_arch_message};
 use super::script::{Escalation, deploy_command};
+use crate::deploy::probe_output::{MAX_PROBE_OUTPUT, ProbeReport, parse_probe_output};
 use crate::outcome::{Failure, HostResult, Phase};
-use crate::probe_output::{MAX_PROBE_OUTPUT, ProbeReport, parse_probe_output};
 use crate::transport::{Exec, ExecChannel, ExecEvent};
 
 /// Bytes of the probe's stderr kept for the report.

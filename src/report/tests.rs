@@ -2,9 +2,9 @@
 //! insta snapshots (`src/report/snapshots/`; review changes with `cargo insta review`).
 
 use super::*;
+use crate::deploy::probe_output::parse_probe_output;
 use crate::exit::Verdict;
 use crate::outcome::{Failure, HostOutcome, HostResult};
-use crate::probe_output::parse_probe_output;
 use crate::test_reports::{clean, report_json, with_findings, with_one_service};
 
 fn audited(host: &str, report: patchgap_probe::Report, partial: bool) -> HostOutcome {
