@@ -6,7 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::HostOutcome;
+use patchgap_probe::Report;
+
+use super::policy_outcome::PolicyOutcome;
+use crate::deploy::probe_output::ProbeReport;
+use crate::outcome::{HostOutcome, HostResult};
 
 /// Version of the fleet report's shape.
 pub const FORMAT_VERSION: u32 = 1;
@@ -17,6 +21,10 @@ pub struct FleetReport {
     pub controller: ControllerInfo,
     /// One entry per selected host, audited or failed: no host is ever missing.
     pub hosts: Vec<HostOutcome>,
+    /// The verdict of `--policy`, when one was given. Optional, so the format version
+    /// stays: older reports read as "no policy".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyOutcome>,
 }
 
 /// Who ran the audit, on what, and when.
@@ -60,6 +68,30 @@ impl FleetReport {
             format_version: FORMAT_VERSION,
             controller,
             hosts,
+            policy: None,
         }
+    }
+
+    /// A local audit seen as a fleet of one, so that every format beyond table and JSON
+    /// has a single code path: the host is named by its hostname, reached at `localhost`
+    /// as the user the probe ran as.
+    pub fn single_host(report: Report, controller: ControllerInfo) -> serde_json::Result<Self> {
+        let partial = report.scan.partial;
+        let host = HostOutcome {
+            host: report.host.hostname.clone(),
+            address: "localhost".to_string(),
+            port: 0,
+            user: if report.host.euid == 0 {
+                "root".to_string()
+            } else {
+                report.host.euid.to_string()
+            },
+            elapsed_ms: report.scan.duration_ms,
+            result: HostResult::Audited {
+                partial,
+                report: Box::new(ProbeReport::from_report(report)?),
+            },
+        };
+        Ok(FleetReport::new(controller, vec![host]))
     }
 }

@@ -10,6 +10,7 @@ pub mod atomic;
 mod document;
 mod host_table;
 mod json;
+mod policy_outcome;
 mod progress;
 mod render;
 pub mod sanitize;
@@ -30,6 +31,7 @@ pub use aggregate::{
 };
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport};
 pub use json::Json;
+pub use policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
 pub use progress::{Progress, Tally};
 pub use render::Render;
 pub use sink::Sink;
