@@ -11,6 +11,7 @@ JSON, stdout or file, progress) → `commands/audit.rs` (the wiring) → `exit.r
 status). `open_files.rs` sizes `--forks` to the open-files limit.
 */
 
+pub mod campaign;
 pub mod cli;
 pub mod commands;
 pub mod deploy;

@@ -136,3 +136,29 @@ pub fn with_one_service(hostname: &str) -> Report {
 pub fn report_json(report: &Report) -> String {
     serde_json::to_string(report).expect("a report serializes")
 }
+
+/// One stale process per unit (`(unit, restart_refused)`), each on an old libpgtest1.
+pub fn stale_services(hostname: &str, units: &[(&str, bool)]) -> Report {
+    let mut report = clean(hostname);
+    for (i, (unit, refused)) in (1u32..).zip(units) {
+        let comm = unit.strip_suffix(".service").unwrap_or(unit);
+        report.processes.push(process(
+            i * 100,
+            comm,
+            unit,
+            "/usr/lib/x86_64-linux-gnu/libpgtest.so.1",
+            "libpgtest1",
+        ));
+        report
+            .actions
+            .services
+            .push(service(unit, vec![i * 100], &["libpgtest1"], *refused));
+    }
+    if !units.is_empty() {
+        report.packages = vec![package(
+            "libpgtest1",
+            u32::try_from(units.len()).unwrap_or(0),
+        )];
+    }
+    report
+}

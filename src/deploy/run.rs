@@ -68,19 +68,28 @@ pub struct DeployOptions {
     pub stall_timeout: Duration,
 }
 
+impl DeployOptions {
+    /// How the host's commands get root when the login user is not root: no sudo
+    /// (`patchgap_sudo: false`), `sudo -S` with the `--ask-become-pass` password, or
+    /// `sudo -n`. The probe and a campaign's restarts take the same path.
+    pub fn escalation(&self) -> Escalation {
+        if !self.escalate {
+            Escalation::None
+        } else if self.become_password.is_some() {
+            Escalation::SudoPassword
+        } else {
+            Escalation::SudoNoPassword
+        }
+    }
+}
+
 /// Uploads (if needed) and runs the probe; never fails as `Err`: every problem is a result.
 pub async fn deploy_and_run(
     host: &impl Exec,
     options: &DeployOptions,
     mut phase: impl FnMut(Phase),
 ) -> HostResult {
-    let escalation = if !options.escalate {
-        Escalation::None
-    } else if options.become_password.is_some() {
-        Escalation::SudoPassword
-    } else {
-        Escalation::SudoNoPassword
-    };
+    let escalation = options.escalation();
     let first = exchange(host, options, escalation, &mut phase).await;
     match first {
         Exchange::Ran { .. } | Exchange::Done(_) => first.into_result(),

@@ -27,6 +27,9 @@ pub struct PatchgapVars {
     /// `patchgap_cache_dir`: absolute directory on the host where the probe is uploaded,
     /// for hosts whose default cache directory is full or mounted noexec.
     pub cache_dir: Option<PathBuf>,
+    /// `patchgap_never_restart`: unit globs a restart campaign leaves to a person on this
+    /// host (a YAML list, or one comma-separated string).
+    pub never_restart: Vec<String>,
 }
 
 /// The patchgap variables, for messages and suggestions.
@@ -36,6 +39,7 @@ pub const PATCHGAP_VARS: &[&str] = &[
     "patchgap_connect_timeout",
     "patchgap_host_timeout",
     "patchgap_cache_dir",
+    "patchgap_never_restart",
 ];
 
 /// Known variables set at one place (a host entry or a group's `vars`). `None` means not set
@@ -55,6 +59,7 @@ pub struct VarSet {
     pub connect_timeout: Option<u64>,
     pub host_timeout: Option<u64>,
     pub cache_dir: Option<PathBuf>,
+    pub never_restart: Option<Vec<String>>,
     /// `ansible_group_priority`: orders groups of the same depth (higher wins).
     pub group_priority: Option<i64>,
 }
@@ -83,6 +88,7 @@ impl VarSet {
             connect_timeout,
             host_timeout,
             cache_dir,
+            never_restart,
             group_priority
         );
     }
@@ -94,6 +100,7 @@ impl VarSet {
             connect_timeout: self.connect_timeout,
             host_timeout: self.host_timeout,
             cache_dir: self.cache_dir.clone(),
+            never_restart: self.never_restart.clone().unwrap_or_default(),
         }
     }
 }
@@ -165,6 +172,9 @@ pub fn read_var(
             let dir = text(value).filter(|d| d.starts_with('/'));
             set.cache_dir = Some(dir.ok_or_else(|| invalid("an absolute path"))?.into())
         }
+        "patchgap_never_restart" => {
+            set.never_restart = Some(globs(value).ok_or_else(|| invalid(GLOBS))?)
+        }
         _ if key.starts_with("patchgap_") => {
             return Err(InventoryError::UnknownPatchgapVar {
                 at: cx.at.clone(),
@@ -181,6 +191,7 @@ pub fn read_var(
 const TEXT: &str = "a plain string (patchgap does not evaluate Jinja2 templates or vault values)";
 const PORT: &str = "an integer 1-65535";
 const BOOL: &str = "a boolean (true/false, yes/no)";
+const GLOBS: &str = "a list of unit globs, or one comma-separated string of them";
 const SECONDS: &str = "a whole number of seconds above 0";
 
 fn nearest_patchgap_var(key: &str) -> Suggestion {
@@ -200,6 +211,16 @@ fn text(value: &Value) -> Option<String> {
     };
     let templated = s.contains("{{") || s.contains("{%");
     (!s.is_empty() && !templated).then_some(s)
+}
+
+/// A list of plain strings, or one string split at commas; empty entries dropped.
+fn globs(value: &Value) -> Option<Vec<String>> {
+    let words: Vec<String> = match value {
+        Value::Sequence(items) => items.iter().map(text).collect::<Option<_>>()?,
+        Value::String(s) => s.split(',').map(|w| w.trim().to_string()).collect(),
+        _ => return None,
+    };
+    Some(words.into_iter().filter(|w| !w.is_empty()).collect())
 }
 
 fn integer(value: &Value) -> Option<i64> {
@@ -292,6 +313,21 @@ mod tests {
                 .host_timeout,
             Some(30)
         );
+    }
+
+    #[test]
+    fn never_restart_is_a_list_or_a_comma_string() {
+        let list = read("patchgap_never_restart", "[nginx*, 'ssh.service']").expect("list");
+        assert_eq!(
+            list.patchgap().never_restart,
+            ["nginx*", "ssh.service"],
+            "a YAML list"
+        );
+        let text = read("patchgap_never_restart", "'nginx*, ssh ,'").expect("string");
+        assert_eq!(text.patchgap().never_restart, ["nginx*", "ssh"]);
+        assert!(read("patchgap_never_restart", "{a: 1}").is_err());
+        assert!(read("patchgap_never_restart", "['{{ x }}']").is_err());
+        assert!(VarSet::default().patchgap().never_restart.is_empty());
     }
 
     #[test]
