@@ -81,6 +81,9 @@ pub async fn run_host<C: Connector>(
                     Some(HostStatus::Unreachable) => UnitStatus::Unreachable {
                         message: progress.message.clone().unwrap_or_default(),
                     },
+                    Some(HostStatus::Failed) => UnitStatus::Skipped {
+                        reason: Skip::ProbeFailed,
+                    },
                     _ => UnitStatus::Timeout {
                         message: message.clone(),
                     },

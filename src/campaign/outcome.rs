@@ -15,11 +15,13 @@ pub enum Skip {
     NotReached,
     /// No window was open and `--outside-window stop` was given.
     OutsideWindow,
+    /// The host's probe failed before any restart: nothing was touched.
+    ProbeFailed,
 }
 
 /// The end of one unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum UnitStatus {
     /// Restarted, active, healthy, and the re-probe finds no replaced code in it.
     Verified,
@@ -73,7 +75,6 @@ impl UnitStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitOutcome {
     pub unit: String,
-    #[serde(flatten)]
     pub status: UnitStatus,
 }
 

@@ -40,7 +40,7 @@ pub struct HostInput<'a> {
 
 /// Why something is left to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Manual {
     /// The probe marks the unit disruptive to restart (dbus, logind, networking, ...).
     RestartRefused,
@@ -69,7 +69,6 @@ pub enum Manual {
 pub struct ManualItem {
     /// The unit, session, container or PIDs.
     pub name: String,
-    #[serde(flatten)]
     pub why: Manual,
 }
 

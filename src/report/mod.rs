@@ -7,6 +7,7 @@
 mod actions;
 mod aggregate;
 pub mod atomic;
+mod campaign;
 mod document;
 mod host_table;
 mod json;
@@ -28,6 +29,9 @@ pub use actions::{
 pub use aggregate::{
     FailedHost, FleetSummary, HostState, HostSummary, PackageSpread, failure_label, host_verdict,
     summarize, verdict,
+};
+pub use campaign::{
+    CAMPAIGN_FORMAT_VERSION, campaign_json, campaign_table, manual_reason, plan_json, plan_table,
 };
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport};
 pub use json::Json;

@@ -8,6 +8,7 @@ mod exec;
 #[cfg(test)]
 pub mod fake;
 mod known_hosts;
+mod local;
 mod pattern;
 mod session;
 mod ssh_config;
@@ -17,6 +18,7 @@ pub use auth::{Credentials, PassphrasePrompt};
 pub use connector::{Connector, RusshConnector};
 pub use exec::{Exec, ExecChannel, ExecEvent, RusshExec};
 pub use known_hosts::{HostKeyAlgorithms, HostKeyCheck, KnownHosts, fingerprint};
+pub use local::{LocalConnector, LocalHost};
 pub use pattern::{pattern_list_match, wildcard_match};
 pub use session::{
     ConnectError, ConnectFailure, ConnectStep, Connection, HostKeyChecker, JumpPool,

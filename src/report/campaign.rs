@@ -1,0 +1,270 @@
+//! The restart campaign's two documents: the plan (`--plan`, and what the confirmation
+//! shows) and the campaign report (per host and unit: verified, restarted_still_stale,
+//! restart_failed with the unit's journal lines, health_failed, skipped with the reason,
+//! unreachable, timeout), each as a table or as JSON (docs/restart.md). Host-supplied
+//! text passes [`cell`] before a terminal.
+
+use std::fmt::Write as _;
+use std::io;
+
+use serde::Serialize;
+
+use super::text::{cell, new_table};
+use crate::campaign::{
+    CampaignOutcome, CampaignPlan, HostCampaign, Manual, ManualItem, Skip, Stop, UnitStatus,
+};
+
+/// Version of the plan and campaign JSON documents.
+pub const CAMPAIGN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct PlanDocument<'a> {
+    format_version: u32,
+    kind: &'static str,
+    plan: &'a CampaignPlan,
+}
+
+#[derive(Serialize)]
+struct CampaignDocument<'a> {
+    format_version: u32,
+    kind: &'static str,
+    /// The journal, for `--resume`.
+    state_file: Option<&'a str>,
+    campaign: &'a CampaignOutcome,
+}
+
+fn json(value: &impl Serialize, out: &mut dyn io::Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
+/// The plan as JSON.
+pub fn plan_json(plan: &CampaignPlan, out: &mut dyn io::Write) -> io::Result<()> {
+    json(
+        &PlanDocument {
+            format_version: CAMPAIGN_FORMAT_VERSION,
+            kind: "restart_plan",
+            plan,
+        },
+        out,
+    )
+}
+
+/// The campaign report as JSON.
+pub fn campaign_json(
+    outcome: &CampaignOutcome,
+    state_file: Option<&str>,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    json(
+        &CampaignDocument {
+            format_version: CAMPAIGN_FORMAT_VERSION,
+            kind: "restart_campaign",
+            state_file,
+            campaign: outcome,
+        },
+        out,
+    )
+}
+
+/// Why something is left to a person, in words.
+pub fn manual_reason(why: &Manual) -> String {
+    match why {
+        Manual::RestartRefused => "restart refused (disruptive: restart it by hand)".into(),
+        Manual::Never { pattern } => format!("--never {pattern}"),
+        Manual::NeverRestartVar { pattern } => format!("patchgap_never_restart {pattern}"),
+        Manual::NotSelected => "not selected by --units".into(),
+        Manual::Excluded { pattern } => format!("--exclude-units {pattern}"),
+        Manual::InvalidUnitName => "not a valid unit name: not touched".into(),
+        Manual::SystemManager => "systemctl daemon-reexec (or --reexec)".into(),
+        Manual::Session => "user session: log out and in again".into(),
+        Manual::Container => "container: restart or rebuild it".into(),
+        Manual::OtherProcesses => "no unit owns them: restart by hand".into(),
+    }
+}
+
+fn manual_rows(host: &str, manual: &[ManualItem], rows: &mut Vec<[String; 3]>) {
+    for item in manual {
+        rows.push([cell(host), cell(&item.name), manual_reason(&item.why)]);
+    }
+}
+
+/// The plan as tables: batches, then what is left to a person.
+pub fn plan_table(plan: &CampaignPlan, width: Option<u16>) -> String {
+    let mut out = String::new();
+    let units: usize = plan.hosts.iter().map(|h| h.restart.len()).sum();
+    let _ = writeln!(
+        out,
+        "Restart plan: {units} unit(s) on {} host(s) in {} batch(es){}\n",
+        plan.batches.iter().map(Vec::len).sum::<usize>(),
+        plan.batches.len(),
+        if plan.canary > 0 {
+            format!(", the first a canary of {}", plan.canary)
+        } else {
+            String::new()
+        }
+    );
+    if !plan.batches.is_empty() {
+        let mut table = new_table(&["batch", "host", "restart"], width);
+        for (index, batch) in plan.batches.iter().enumerate() {
+            for host in batch {
+                let Some(host_plan) = plan.host(host) else {
+                    continue;
+                };
+                let mut what: Vec<String> = host_plan.restart.iter().map(|u| cell(u)).collect();
+                if host_plan.reexec {
+                    what.push("daemon-reexec".into());
+                }
+                table.add_row(vec![(index + 1).to_string(), cell(host), what.join(", ")]);
+            }
+        }
+        let _ = writeln!(out, "{table}\n");
+    }
+    let mut rows = Vec::new();
+    for host in &plan.hosts {
+        manual_rows(&host.host, &host.manual, &mut rows);
+    }
+    if !rows.is_empty() {
+        let mut table = new_table(&["host", "needs manual action", "why"], width);
+        for row in rows {
+            table.add_row(row.to_vec());
+        }
+        let _ = writeln!(out, "{table}\n");
+    }
+    if !plan.unplanned.is_empty() {
+        let mut table = new_table(&["host", "not audited", "why"], width);
+        for host in &plan.unplanned {
+            table.add_row(vec![
+                cell(&host.host),
+                host.failure.clone(),
+                cell(&host.message),
+            ]);
+        }
+        let _ = writeln!(out, "{table}\n");
+    }
+    if plan.is_empty() {
+        let _ = writeln!(out, "Nothing to restart.");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+fn detail(status: &UnitStatus) -> String {
+    match status {
+        UnitStatus::Verified => String::new(),
+        UnitStatus::RestartedStillStale => "its processes still run replaced code".into(),
+        UnitStatus::RestartFailed { message, journal } => {
+            let mut text = cell(message);
+            for line in journal {
+                text.push('\n');
+                text.push_str(&cell(line));
+            }
+            text
+        }
+        UnitStatus::HealthFailed { check, message } => cell(&format!("{check}: {message}")),
+        UnitStatus::Skipped { reason } => match reason {
+            Skip::FixedMeanwhile => "no longer stale (fixed meanwhile)".into(),
+            Skip::NotReached => "not reached: the campaign stopped".into(),
+            Skip::OutsideWindow => "not reached: outside the maintenance window".into(),
+            Skip::ProbeFailed => "not restarted: the host's probe failed".into(),
+        },
+        UnitStatus::Unreachable { message } | UnitStatus::Timeout { message } => cell(message),
+    }
+}
+
+fn stop_text(stop: &Stop) -> String {
+    match stop {
+        Stop::Canary { failed, .. } => {
+            format!("stopped: {failed} host(s) of the canary batch failed")
+        }
+        Stop::MaxFail {
+            batch,
+            failed,
+            size,
+        } => format!(
+            "stopped by --max-fail: {failed} of {size} host(s) failed in batch {}",
+            batch + 1
+        ),
+        Stop::OutsideWindow { batch } => format!(
+            "stopped before batch {}: outside the maintenance window (--outside-window stop)",
+            batch + 1
+        ),
+        Stop::Journal { message } => format!("stopped: {}", cell(message)),
+    }
+}
+
+fn host_rows(host: &HostCampaign, table: &mut comfy_table::Table) {
+    let name = cell(&host.host);
+    if host.units.is_empty() && host.reexec.is_none() {
+        let state = format!("{:?}", host.status).to_lowercase();
+        let message = host.message.as_deref().map(cell).unwrap_or_default();
+        table.add_row(vec![name.clone(), "-".into(), state, message]);
+    }
+    for unit in &host.units {
+        let mut why = detail(&unit.status);
+        if let (true, Some(message)) = (why.is_empty(), &host.message) {
+            why = cell(message);
+        }
+        table.add_row(vec![
+            name.clone(),
+            cell(&unit.unit),
+            unit.status.label().into(),
+            why,
+        ]);
+    }
+    if let Some(reexec) = &host.reexec {
+        table.add_row(vec![
+            name,
+            "daemon-reexec".into(),
+            reexec.label().into(),
+            detail(reexec),
+        ]);
+    }
+}
+
+/// The campaign report as tables.
+pub fn campaign_table(outcome: &CampaignOutcome, width: Option<u16>) -> String {
+    let mut out = String::new();
+    let worked: Vec<&HostCampaign> = outcome
+        .hosts
+        .iter()
+        .filter(|h| !h.units.is_empty() || h.reexec.is_some() || h.status.is_failure())
+        .collect();
+    let _ = writeln!(
+        out,
+        "Restart campaign: {} unit(s) verified, {} host(s) failed{}\n",
+        outcome.verified_units(),
+        outcome.failed_hosts(),
+        outcome
+            .stopped
+            .as_ref()
+            .map(|s| format!("; {}", stop_text(s)))
+            .unwrap_or_default()
+    );
+    if !worked.is_empty() {
+        let mut table = new_table(&["host", "unit", "result", "details"], width);
+        for host in worked {
+            host_rows(host, &mut table);
+        }
+        let _ = writeln!(out, "{table}\n");
+    }
+    let mut rows = Vec::new();
+    for host in &outcome.hosts {
+        manual_rows(&host.host, &host.manual, &mut rows);
+    }
+    if !rows.is_empty() {
+        let mut table = new_table(&["host", "needs manual action", "why"], width);
+        for row in rows {
+            table.add_row(row.to_vec());
+        }
+        let _ = writeln!(out, "{table}\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+#[path = "campaign_tests.rs"]
+mod tests;
