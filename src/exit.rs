@@ -15,8 +15,12 @@ pub enum Exit {
     Usage = 2,
     /// patchgap itself failed (unreadable inventory, unwritable report, ...).
     Error = 3,
-    /// Some hosts could not be audited; the others' results are in the report.
+    /// Some hosts could not be audited, or (restart) some host's campaign failed; the
+    /// others' results are in the report.
     HostsFailed = 4,
+    /// (restart) The campaign stopped early: the canary failed, a batch exceeded
+    /// `--max-fail`, or no maintenance window was open with `--outside-window stop`.
+    Stopped = 5,
 }
 
 impl Exit {
@@ -39,12 +43,16 @@ pub struct Verdict {
     pub hosts_failed: usize,
     /// Audited hosts waiting for a restart, a reboot or with integrity findings.
     pub hosts_with_findings: usize,
+    /// A restart campaign stopped before its last batch.
+    pub stopped: bool,
 }
 
-/// The status of a finished command: a failed host wins over findings, findings over
-/// clean; an error is a usage error or patchgap's own.
+/// The status of a finished command: a stopped campaign wins over a failed host, a
+/// failed host over findings, findings over clean; an error is a usage error or
+/// patchgap's own.
 pub fn status(result: &anyhow::Result<Verdict>) -> Exit {
     match result {
+        Ok(verdict) if verdict.stopped => Exit::Stopped,
         Ok(verdict) if verdict.hosts_failed > 0 => Exit::HostsFailed,
         Ok(verdict) if verdict.hosts_with_findings > 0 => Exit::Findings,
         Ok(_) => Exit::Clean,
@@ -70,6 +78,7 @@ mod tests {
         Ok(Verdict {
             hosts_failed,
             hosts_with_findings,
+            stopped: false,
         })
     }
 
@@ -79,6 +88,16 @@ mod tests {
         assert_eq!(status(&verdict(0, 3)), Exit::Findings);
         assert_eq!(status(&verdict(1, 3)), Exit::HostsFailed);
         assert_eq!(status(&verdict(2, 0)), Exit::HostsFailed);
+        let stopped = Verdict {
+            hosts_failed: 1,
+            hosts_with_findings: 0,
+            stopped: true,
+        };
+        assert_eq!(
+            status(&Ok(stopped)),
+            Exit::Stopped,
+            "a stopped campaign wins over its failed hosts"
+        );
     }
 
     #[test]
@@ -99,10 +118,11 @@ mod tests {
                 Exit::Findings,
                 Exit::Usage,
                 Exit::Error,
-                Exit::HostsFailed
+                Exit::HostsFailed,
+                Exit::Stopped
             ]
             .map(Exit::code),
-            [0, 1, 2, 3, 4],
+            [0, 1, 2, 3, 4, 5],
             "README documents these numbers"
         );
     }

@@ -18,7 +18,7 @@ use super::journal::{Journal, Replay, Step};
 use super::outcome::{
     CampaignOutcome, HostCampaign, HostStatus, Skip, Stop, UnitOutcome, UnitStatus,
 };
-use super::plan::{CampaignPlan, HostPlan};
+use super::plan::{CampaignPlan, HostPlan, Unplanned};
 use super::window::Schedule;
 use crate::deploy::DeployOptions;
 use crate::transport::{Connector, Route};
@@ -194,7 +194,7 @@ pub async fn execute<C: Connector + Clone>(
         Some(Stop::OutsideWindow { .. }) => Skip::OutsideWindow,
         _ => Skip::NotReached,
     };
-    let hosts = plan
+    let mut hosts: Vec<HostCampaign> = plan
         .hosts
         .iter()
         .map(|h| {
@@ -203,6 +203,7 @@ pub async fn execute<C: Connector + Clone>(
                 .unwrap_or_else(|| not_run(h, skip.clone()))
         })
         .collect();
+    hosts.extend(plan.unplanned.iter().map(unaudited));
     let _ = journal.record(match &stopped {
         Some(stop) => Step::Stopped { stop: stop.clone() },
         None => Step::Finished,
@@ -333,6 +334,23 @@ async fn run_batch<C: Connector + Clone>(
         })
         .collect();
     (done, journal_error)
+}
+
+/// A host whose audit failed before the plan: it is in the report, as failed.
+fn unaudited(host: &Unplanned) -> HostCampaign {
+    HostCampaign {
+        host: host.host.clone(),
+        status: match host.failure.as_str() {
+            "unreachable" => HostStatus::Unreachable,
+            "timeout" => HostStatus::Timeout,
+            _ => HostStatus::Failed,
+        },
+        message: Some(host.message.clone()),
+        units: Vec::new(),
+        reexec: None,
+        manual: Vec::new(),
+        batch: None,
+    }
 }
 
 /// A host the campaign did not work on: nothing to do, or never reached.

@@ -25,7 +25,7 @@ pub struct Window {
 /// A `--window` that cannot be read; the message says the expected syntax.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "--window `{text}`: {why}; expected `[DAYS ]HH:MM-HH:MM`, e.g. `Sat 02:00-04:00` or `Mon-Fri 22:00-02:00`"
+    "`{text}`: {why}; expected `[DAYS ]HH:MM-HH:MM`, e.g. `Sat 02:00-04:00` or `Mon-Fri 22:00-02:00`"
 )]
 pub struct BadWindow {
     pub text: String,

@@ -29,7 +29,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Verdict> {
 }
 
 /// Probe options from the command line. A bad `--ignore` regex is the user's to fix.
-fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
+pub(crate) fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
     let ignore = IgnoreRules::new(!args.no_default_ignores, &args.ignore)
         .map_err(|e| UsageError(format!("--ignore: {e}")))?;
     Ok(Options {

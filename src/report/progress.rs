@@ -1,5 +1,6 @@
 //! The progress bar of a fleet audit on stderr: hosts done, failed, in flight and in which
-//! phase (connecting, uploading, probing). It only
+//! phase (connecting, uploading, probing); of a restart campaign: hosts done, and what is
+//! being restarted where. It only
 //! consumes [`FleetEvent`]s, so the executor stays testable without a terminal; it is
 //! hidden when stderr is not a terminal or with `--quiet`. Terminal prompts (key
 //! passphrases) suspend it so that they stay readable.
@@ -14,6 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::campaign::CampaignEvent;
 use crate::outcome::{FleetEvent, HostResult, Phase};
 use crate::transport::PassphrasePrompt;
 
@@ -90,6 +92,11 @@ fn phase_label(phase: Phase) -> &'static str {
     }
 }
 
+#[allow(clippy::print_stderr)]
+fn note(bar: &ProgressBar, message: &str) {
+    bar.suspend(|| eprintln!("patchgap: note: {message}"));
+}
+
 /// The progress bar; cheap to clone (shares one bar).
 #[derive(Debug, Clone)]
 pub struct Progress {
@@ -105,11 +112,12 @@ impl Progress {
         };
         let bar = ProgressBar::with_draw_target(Some(0), target);
         let style = ProgressStyle::with_template(
-            "{spinner} auditing [{bar:30}] {pos}/{len} hosts, {msg} ({elapsed})",
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} hosts, {msg} ({elapsed})",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
+        bar.set_prefix("auditing");
         bar.enable_steady_tick(Duration::from_millis(200));
         Self { bar }
     }
@@ -157,9 +165,61 @@ impl Progress {
 
     /// A note for the user on stderr, above the bar (shown even with `--quiet`: it says
     /// the run differs from what was asked).
-    #[allow(clippy::print_stderr)]
     pub fn note(&self, message: &str) {
-        self.bar.suspend(|| eprintln!("patchgap: note: {message}"));
+        note(&self.bar, message);
+    }
+
+    /// Follows a restart campaign's events until the sender is dropped: hosts finished
+    /// over hosts planned, and what is being restarted where. Waits for a window and
+    /// stops are noted above the bar, even with `--quiet`.
+    pub fn follow_campaign(
+        &self,
+        mut events: mpsc::UnboundedReceiver<CampaignEvent>,
+    ) -> JoinHandle<()> {
+        let bar = self.bar.clone();
+        bar.set_prefix("restarting");
+        tokio::spawn(async move {
+            let mut done = 0u64;
+            while let Some(event) = events.recv().await {
+                match event {
+                    CampaignEvent::Started { hosts, .. } => bar.set_length(hosts as u64),
+                    CampaignEvent::BatchStarted { batch, hosts } => {
+                        bar.set_message(format!("batch {} ({} hosts)", batch + 1, hosts.len()))
+                    }
+                    CampaignEvent::Restarting { host, units } => bar.set_message(format!(
+                        "{}: {}",
+                        super::sanitize::for_terminal(&host),
+                        super::sanitize::for_terminal(&units.join(", "))
+                    )),
+                    CampaignEvent::HostFinished(_) => {
+                        done += 1;
+                        bar.set_position(done);
+                    }
+                    CampaignEvent::Waiting { until } => note(
+                        &bar,
+                        &format!("no maintenance window is open: waiting until {until}"),
+                    ),
+                    CampaignEvent::HostStarted { .. }
+                    | CampaignEvent::BatchFinished { .. }
+                    | CampaignEvent::Stopped(_) => {}
+                }
+            }
+            bar.finish_and_clear();
+        })
+    }
+
+    /// Shows `text` on stderr and asks `question`; true only for `y` or `yes`.
+    #[allow(clippy::print_stderr)]
+    pub fn confirm(&self, text: &str, question: &str) -> std::io::Result<bool> {
+        self.bar.suspend(|| {
+            eprint!("{text}\n{question} [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            Ok(matches!(
+                answer.trim().to_ascii_lowercase().as_str(),
+                "y" | "yes"
+            ))
+        })
     }
 
     /// Asks once for the sudo password (`--ask-become-pass`).

@@ -107,7 +107,8 @@ fn what_a_fleet_run_found() {
         verdict(&fleet()),
         Verdict {
             hosts_failed: 2,
-            hosts_with_findings: 3
+            hosts_with_findings: 3,
+            stopped: false
         }
     );
     let audited_only: Vec<HostOutcome> = fleet().into_iter().take(4).collect();
