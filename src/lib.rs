@@ -3,7 +3,8 @@ The patchgap controller: audits this machine in-process, or a fleet over SSH by 
 the static probe to each host, and renders what it finds for people and pipelines.
 
 One host's journey, file by file: `inventory/` (YAML, `--limit` in `limit.rs`) →
-`targets.rs` (SSH target and run options, the only reader of the user's environment) →
+`targets.rs` (ready targets: the route resolved from the ssh config, the deploy settings
+apart; the run's options and setup warnings; the only reader of the user's environment) →
 `fleet/` (bounded fan-out, [`outcome::FleetEvent`]s) → `transport/` (the `Connector` and
 `Exec` seam; russh behind it) → `deploy/` (upload, run, [`deploy::probe_output`] validates
 what the probe printed) → [`outcome::HostOutcome`] → `report/` (document, figures, table or

@@ -84,9 +84,6 @@ pub enum FleetEvent {
         phase: Phase,
     },
     HostFinished(Box<HostOutcome>),
-    /// Something the run skipped but carried on without (a known_hosts or ssh_config line
-    /// that is not UTF-8), for the user to fix.
-    Warning(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

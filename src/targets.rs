@@ -1,8 +1,10 @@
 //! The one resolution step from what the user wrote to what the fleet runs: the command
-//! line and the local environment (HOME, USER, `~/.ssh`) become the run's
-//! [`FleetOptions`], and each inventory [`HostTarget`] becomes a transport [`SshTarget`].
-//! Only this module reads the environment and `crate::cli` for a fleet run; the fleet
-//! receives ready targets and options.
+//! line and the local environment (HOME, USER, `~/.ssh`) become a [`RunSetup`] (the run's
+//! [`FleetOptions`], the ssh-config [`Resolver`], and what the setup had to skip), and each
+//! inventory [`HostTarget`] becomes a ready [`Target`]: its connection settings resolved
+//! into a route, its deploy settings (sudo, cache directory) apart. Only this module reads
+//! the environment and `crate::cli` for a fleet run; the fleet receives ready targets and
+//! options.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +13,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::cli::{ProbeArgs, SshArgs};
-use crate::fleet::FleetOptions;
+use crate::deploy::HostDeploy;
+use crate::fleet::{FleetOptions, Target};
 use crate::inventory::HostTarget;
 use crate::transport::{
     Credentials, JumpPool, KnownHosts, PassphrasePrompt, Resolver, SessionOptions, SshConfig,
@@ -57,15 +60,40 @@ impl LocalEnv {
     }
 }
 
-/// The options of a run from the command line. `prompt` asks for key passphrases (none
+/// Everything a run needs besides its hosts.
+#[derive(Debug)]
+pub struct RunSetup {
+    /// What every host of the run shares.
+    pub options: FleetOptions,
+    /// Completes each host's connection settings from the ssh config.
+    pub resolver: Resolver,
+    /// known_hosts and ssh_config lines that were skipped (not UTF-8), in words: the run
+    /// goes on without them, and the user is told (progress and report).
+    pub warnings: Vec<String>,
+}
+
+impl RunSetup {
+    /// The ready target of one inventory host.
+    pub fn target(&self, host: &HostTarget, env: &LocalEnv) -> Target {
+        Target {
+            name: host.name.clone(),
+            route: self.resolver.route(&ssh_target(host, env)),
+            connect_timeout: host.settings.connect_timeout.map(Duration::from_secs),
+            host_timeout: host.settings.host_timeout.map(Duration::from_secs),
+            deploy: host_deploy(host),
+        }
+    }
+}
+
+/// The setup of a run from the command line. `prompt` asks for key passphrases (none
 /// without a terminal); `become_password` comes from `--ask-become-pass`.
-pub fn fleet_options(
+pub fn run_setup(
     ssh: &SshArgs,
     probe: &ProbeArgs,
     prompt: Option<PassphrasePrompt>,
     become_password: Option<SecretString>,
     env: &LocalEnv,
-) -> Result<FleetOptions, SetupError> {
+) -> Result<RunSetup, SetupError> {
     let home = env.home_text();
     let user_ssh = (!home.is_empty()).then(|| Path::new(&home).join(".ssh"));
     let (files, write_to) = match &ssh.known_hosts {
@@ -86,7 +114,13 @@ pub fn fleet_options(
             None => SshConfig::default(),
         },
     };
-    Ok(FleetOptions {
+    let warnings = known_hosts
+        .warnings()
+        .iter()
+        .chain(config.warnings())
+        .cloned()
+        .collect();
+    let options = FleetOptions {
         forks: ssh.forks,
         host_timeout: Duration::from_secs(ssh.host_timeout),
         session: Arc::new(SessionOptions {
@@ -97,20 +131,38 @@ pub fn fleet_options(
             ssh: Arc::new(client_config()),
             jumps: JumpPool::default(),
         }),
-        resolver: Arc::new(Resolver {
+        probe_args: probe_arguments(probe),
+        cleanup: ssh.cleanup,
+        become_password: become_password.map(Arc::new),
+    };
+    Ok(RunSetup {
+        options,
+        resolver: Resolver {
             config,
             local_user: env.user.clone(),
             home,
             private_key: ssh.private_key.clone(),
-        }),
-        probe_args: probe_arguments(probe),
-        cleanup: ssh.cleanup,
-        become_password: become_password.map(Arc::new),
+        },
+        warnings,
     })
 }
 
-/// The SSH view of an inventory host.
-pub fn ssh_target(host: &HostTarget, env: &LocalEnv) -> SshTarget {
+/// How the inventory says to run the probe on a host.
+fn host_deploy(host: &HostTarget) -> HostDeploy {
+    HostDeploy {
+        become_user: host.become_user.clone().unwrap_or_else(|| "root".into()),
+        escalate: host.settings.sudo != Some(false),
+        become_required: host.r#become,
+        cache_dir: host
+            .settings
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.display().to_string()),
+    }
+}
+
+/// The connection settings of an inventory host.
+fn ssh_target(host: &HostTarget, env: &LocalEnv) -> SshTarget {
     SshTarget {
         name: host.name.clone(),
         host: host.address.clone(),
@@ -122,16 +174,6 @@ pub fn ssh_target(host: &HostTarget, env: &LocalEnv) -> SshTarget {
             .map(|f| expand_home(f, env))
             .collect(),
         proxy_jump: host.proxy_jump.clone(),
-        r#become: host.r#become,
-        become_user: host.become_user.clone(),
-        sudo: host.settings.sudo,
-        connect_timeout: host.settings.connect_timeout,
-        host_timeout: host.settings.host_timeout,
-        cache_dir: host
-            .settings
-            .cache_dir
-            .as_ref()
-            .map(|dir| dir.display().to_string()),
     }
 }
 
@@ -163,13 +205,36 @@ pub fn probe_arguments(probe: &ProbeArgs) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::mpsc;
-
     use super::*;
-    use crate::outcome::FleetEvent;
 
+    /// The setup of `patchgap audit ARGS...` (with `--known-hosts` and `--ssh-config` so
+    /// nothing of the machine running the tests is read).
+    fn setup(args: &[&std::ffi::OsStr], env: &LocalEnv) -> RunSetup {
+        let mut line: Vec<&std::ffi::OsStr> = vec!["patchgap".as_ref(), "audit".as_ref()];
+        line.extend(args);
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(line).expect("command line");
+        let crate::cli::Command::Audit(audit) = cli.command else {
+            panic!("an audit command line");
+        };
+        run_setup(&audit.ssh, &ProbeArgs::default(), None, None, env).expect("setup")
+    }
+
+    fn isolated(env: &LocalEnv) -> RunSetup {
+        setup(
+            &[
+                "--known-hosts".as_ref(),
+                "/nonexistent/known_hosts".as_ref(),
+                "--ssh-config".as_ref(),
+                "none".as_ref(),
+            ],
+            env,
+        )
+    }
+
+    /// Connection settings go to the route, deploy settings apart, per-host timeouts
+    /// override the run's.
     #[test]
-    fn inventory_hosts_keep_their_ssh_settings() {
+    fn inventory_hosts_keep_their_settings() {
         let host = HostTarget {
             name: "web1".into(),
             address: Some("10.0.0.1".into()),
@@ -197,52 +262,47 @@ mod tests {
                 user: Some("ops".into()),
                 identity_files: vec!["/keys/web".into()],
                 proxy_jump: Some("bastion".into()),
-                r#become: true,
-                become_user: Some("admin".into()),
-                sudo: Some(false),
-                connect_timeout: Some(3),
-                host_timeout: Some(30),
+            }
+        );
+        let target = isolated(&LocalEnv::default()).target(&host, &LocalEnv::default());
+        assert_eq!(target.name, "web1");
+        assert_eq!(
+            (target.route.target.host.as_str(), target.route.target.port),
+            ("10.0.0.1", 2200)
+        );
+        assert_eq!(target.route.jumps[0].host, "bastion");
+        assert_eq!(target.connect_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(target.host_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            target.deploy,
+            HostDeploy {
+                become_user: "admin".into(),
+                escalate: false,
+                become_required: true,
                 cache_dir: Some("/opt/patchgap".into()),
             }
         );
     }
 
     /// Regression: a known_hosts or ssh_config line that is not UTF-8 aborted the run; now
-    /// it is skipped and the user is told through the run's events.
+    /// it is skipped and the setup says so, for the progress and the report.
     #[test]
-    fn setup_warnings_reach_the_event_stream() {
+    fn setup_warnings_name_the_skipped_lines() {
         let dir = tempfile::tempdir().expect("tempdir");
         let known = dir.path().join("known_hosts");
         std::fs::write(&known, b"bad\xff line\n").expect("write");
         let config = dir.path().join("config");
         std::fs::write(&config, b"Host *\n  User \xff\n").expect("write");
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
-            "patchgap".as_ref(),
-            "audit".as_ref(),
-            "--known-hosts".as_ref(),
-            known.as_os_str(),
-            "--ssh-config".as_ref(),
-            config.as_os_str(),
-        ])
-        .expect("command line");
-        let crate::cli::Command::Audit(audit) = cli.command else {
-            panic!("an audit command line");
-        };
-        let env = LocalEnv::default();
-        let options = fleet_options(&audit.ssh, &ProbeArgs::default(), None, None, &env)
-            .expect("bad bytes do not fail the run");
-        let (events, mut received) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let outcomes = runtime.block_on(crate::fleet::audit_fleet(Vec::new(), options, events));
-        assert!(outcomes.is_empty());
-        let mut warnings = Vec::new();
-        while let Ok(event) = received.try_recv() {
-            if let FleetEvent::Warning(message) = event {
-                warnings.push(message);
-            }
-        }
+        let warnings = setup(
+            &[
+                "--known-hosts".as_ref(),
+                known.as_os_str(),
+                "--ssh-config".as_ref(),
+                config.as_os_str(),
+            ],
+            &LocalEnv::default(),
+        )
+        .warnings;
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("known_hosts") && warnings[0].contains("line 1"));
         assert!(warnings[1].contains("ssh config") && warnings[1].contains("line 2"));
@@ -272,21 +332,7 @@ mod tests {
         assert_eq!(target.identity_files, [PathBuf::from("/home/op/.ssh/web")]);
         let unexpanded = ssh_target(&host, &LocalEnv::default());
         assert_eq!(unexpanded.identity_files, [PathBuf::from("~/.ssh/web")]);
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
-            "patchgap",
-            "audit",
-            "--known-hosts",
-            "/nonexistent/known_hosts",
-            "--ssh-config",
-            "none",
-        ])
-        .expect("command line");
-        let crate::cli::Command::Audit(audit) = cli.command else {
-            panic!("an audit command line");
-        };
-        let options =
-            fleet_options(&audit.ssh, &ProbeArgs::default(), None, None, &env).expect("options");
-        let route = options.resolver.route(&target);
+        let route = isolated(&env).target(&host, &env).route;
         assert_eq!(route.target.user, "op");
     }
 

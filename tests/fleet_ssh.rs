@@ -18,24 +18,19 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use patchgap::fleet::{FleetOptions, audit_fleet};
+use patchgap::fleet::{FleetOptions, Target, audit_fleet};
 use patchgap::outcome::{Failure, HostOutcome, HostResult};
 use patchgap::transport::{
     Credentials, JumpPool, KnownHosts, Resolver, SessionOptions, SshConfig, SshTarget,
     client_config,
 };
 
-fn options(fleet: &fleet::Fleet, known_hosts: &Path, host_timeout: u64) -> FleetOptions {
-    options_accepting(fleet, known_hosts, host_timeout, false)
+fn options(known_hosts: &Path, host_timeout: u64) -> FleetOptions {
+    options_accepting(known_hosts, host_timeout, false)
 }
 
 /// Options of a run; `accept_new` records unknown host keys in `known_hosts`.
-fn options_accepting(
-    fleet: &fleet::Fleet,
-    known_hosts: &Path,
-    host_timeout: u64,
-    accept_new: bool,
-) -> FleetOptions {
+fn options_accepting(known_hosts: &Path, host_timeout: u64, accept_new: bool) -> FleetOptions {
     let file = known_hosts.to_path_buf();
     let known = KnownHosts::load(std::slice::from_ref(&file), Some(file.clone())).expect("load");
     FleetOptions {
@@ -49,19 +44,14 @@ fn options_accepting(
             ssh: Arc::new(client_config()),
             jumps: JumpPool::default(),
         }),
-        resolver: Arc::new(Resolver {
-            config: SshConfig::default(),
-            local_user: "root".into(),
-            home: "/nonexistent".into(),
-            private_key: Some(fleet.key()),
-        }),
         probe_args: Vec::new(),
         cleanup: false,
         become_password: None,
     }
 }
 
-fn target(fleet: &fleet::Fleet, name: &str, user: &str) -> SshTarget {
+/// How the test reaches `name` as `user`: the connection settings only.
+fn ssh(fleet: &fleet::Fleet, name: &str, user: &str) -> SshTarget {
     SshTarget {
         name: name.into(),
         host: Some("127.0.0.1".into()),
@@ -71,7 +61,23 @@ fn target(fleet: &fleet::Fleet, name: &str, user: &str) -> SshTarget {
     }
 }
 
-fn audit(targets: Vec<SshTarget>, options: FleetOptions) -> Vec<HostOutcome> {
+/// The ready target of `ssh`, resolved as a run resolves it (no ssh config, the fleet's
+/// key), with the default deploy settings.
+fn ready(fleet: &fleet::Fleet, ssh: SshTarget) -> Target {
+    let resolver = Resolver {
+        config: SshConfig::default(),
+        local_user: "root".into(),
+        home: "/nonexistent".into(),
+        private_key: Some(fleet.key()),
+    };
+    Target::new(ssh.name.clone(), resolver.route(&ssh))
+}
+
+fn target(fleet: &fleet::Fleet, name: &str, user: &str) -> Target {
+    ready(fleet, ssh(fleet, name, user))
+}
+
+fn audit(targets: Vec<Target>, options: FleetOptions) -> Vec<HostOutcome> {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
     runtime.block_on(audit_fleet(targets, options, events))
@@ -108,7 +114,7 @@ fn healthy_alone() -> RwLockWriteGuard<'static, ()> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-fn root_targets(fleet: &fleet::Fleet, names: &[&str]) -> Vec<SshTarget> {
+fn root_targets(fleet: &fleet::Fleet, names: &[&str]) -> Vec<Target> {
     names
         .iter()
         .map(|name| target(fleet, name, "root"))
@@ -125,7 +131,7 @@ fn root_audits_upload_then_reuse_the_probe() {
     let _alone = healthy_alone();
     let all = root_targets(fleet, &HEALTHY);
     for run in ["cleanup", "upload", "cached"] {
-        let mut opts = options(fleet, &fleet.known_hosts(), 60);
+        let mut opts = options(&fleet.known_hosts(), 60);
         opts.cleanup = run == "cleanup";
         let started = std::time::Instant::now();
         let outcomes = audit(all.to_vec(), opts);
@@ -152,27 +158,30 @@ fn jump_hosts_and_new_host_keys() {
         return;
     };
     let _shared = healthy();
-    let via_h01 = |name: &str| SshTarget {
-        proxy_jump: Some(format!("root@127.0.0.1:{}", fleet.host("h01").port)),
-        ..target(fleet, name, "root")
+    let via_h01 = |name: &str| {
+        let hop = SshTarget {
+            proxy_jump: Some(format!("root@127.0.0.1:{}", fleet.host("h01").port)),
+            ..ssh(fleet, name, "root")
+        };
+        ready(fleet, hop)
     };
     let outcomes = audit(
         vec![via_h01("h02"), via_h01("h03")],
-        options(fleet, &fleet.known_hosts(), 60),
+        options(&fleet.known_hosts(), 60),
     );
     assert_eq!(state(&outcomes[0]), "audited partial=false");
     assert_eq!(state(&outcomes[1]), "audited partial=false");
 
     let fresh = fleet.dir().join("known_hosts.fresh");
-    let refused = state(&audit(vec![via_h01("h02")], options(fleet, &fresh, 60))[0]);
+    let refused = state(&audit(vec![via_h01("h02")], options(&fresh, 60))[0]);
     assert!(refused.starts_with("HostKeyUnknown"), "{refused}");
     assert!(refused.contains("SHA256:") && refused.contains("--accept-new-host-keys"));
-    let accepting = options_accepting(fleet, &fresh, 60, true);
+    let accepting = options_accepting(&fresh, 60, true);
     let accepted = audit(vec![via_h01("h02")], accepting);
     assert_eq!(state(&accepted[0]), "audited partial=false");
     let recorded = std::fs::read_to_string(&fresh).expect("recorded keys");
     assert_eq!(recorded.lines().count(), 2, "{recorded}");
-    let trusted = audit(vec![via_h01("h02")], options(fleet, &fresh, 60));
+    let trusted = audit(vec![via_h01("h02")], options(&fresh, 60));
     assert_eq!(state(&trusted[0]), "audited partial=false");
 }
 
@@ -187,18 +196,18 @@ fn sudo_decides_between_full_and_partial_audits() {
         return;
     };
     let host = "h04";
-    let login = |user: &str| SshTarget {
+    let login = |user: &str| Target {
         name: format!("{host}-{user}"),
         ..target(fleet, host, user)
     };
-    let required = SshTarget {
+    let mut required = Target {
         name: format!("{host}-required"),
-        r#become: true,
         ..target(fleet, host, "guest")
     };
+    required.deploy.become_required = true;
     let outcomes = audit(
         vec![login("ops"), login("guest"), required],
-        options(fleet, &fleet.known_hosts(), 60),
+        options(&fleet.known_hosts(), 60),
     );
     assert_eq!(state(&outcomes[0]), "audited partial=false");
     assert_eq!(state(&outcomes[1]), "audited partial=true");
@@ -219,7 +228,7 @@ fn sudo_decides_between_full_and_partial_audits() {
         ("s3cret", "audited partial=false"),
         ("wrong", "audited partial=true"),
     ] {
-        let mut opts = options(fleet, &fleet.known_hosts(), 60);
+        let mut opts = options(&fleet.known_hosts(), 60);
         opts.become_password = Some(std::sync::Arc::new(secrecy::SecretString::from(password)));
         let outcomes = audit(vec![target(fleet, host, "pwuser")], opts);
         assert_eq!(state(&outcomes[0]), expected, "password {password}");
@@ -251,7 +260,7 @@ fn a_changed_host_key_is_refused_alone() {
         .collect();
     let forged_file = fleet.dir().join("known_hosts.changed");
     std::fs::write(&forged_file, forged).expect("write");
-    let outcomes = audit(all, options(fleet, &forged_file, 60));
+    let outcomes = audit(all, options(&forged_file, 60));
     let expected = ["audited", "audited", "HostKeyChanged"];
     assert_eq!(outcomes.len(), expected.len());
     for (outcome, expected) in outcomes.iter().zip(expected) {
@@ -266,7 +275,7 @@ fn a_failing_probe_reports_its_stderr() {
         return;
     };
     let _shared = healthy();
-    let mut failing = options(fleet, &fleet.known_hosts(), 60);
+    let mut failing = options(&fleet.known_hosts(), 60);
     failing.probe_args = vec!["--no-such-flag".into()];
     let outcomes = audit(vec![target(fleet, "h01", "root")], failing);
     match &outcomes[0].result {
@@ -293,11 +302,11 @@ fn dead_and_frozen_hosts_fail_alone() {
     fleet.kill(killed_host);
     let outcomes = audit(
         root_targets(fleet, &["h01", "h02", frozen_host, killed_host]),
-        options(fleet, &fleet.known_hosts(), 20),
+        options(&fleet.known_hosts(), 20),
     );
     let frozen = audit(
         vec![target(fleet, frozen_host, "root")],
-        options(fleet, &fleet.known_hosts(), 2),
+        options(&fleet.known_hosts(), 2),
     );
     fleet.thaw(frozen_host);
     for outcome in &outcomes {
@@ -367,7 +376,7 @@ fn a_host_known_only_by_its_ecdsa_key_connects_and_nothing_is_recorded() {
     let recorded = recorded_lines(fleet, "h01", "ecdsa-sha2-nistp256");
     std::fs::write(&ecdsa_only, &recorded).expect("write");
     for accept_new in [false, true] {
-        let opts = options_accepting(fleet, &ecdsa_only, 60, accept_new);
+        let opts = options_accepting(&ecdsa_only, 60, accept_new);
         let outcome = audit(vec![target(fleet, "h01", "root")], opts);
         assert_eq!(
             state(&outcome[0]),
@@ -401,7 +410,7 @@ fn a_host_known_only_by_its_ecdsa_key_connects_and_nothing_is_recorded() {
     let p521_only = fleet.dir().join("known_hosts.p521");
     let text = format!("[127.0.0.1]:{} {public}", fleet.host("h01").port);
     std::fs::write(&p521_only, &text).expect("write");
-    let opts = options_accepting(fleet, &p521_only, 60, true);
+    let opts = options_accepting(&p521_only, 60, true);
     let refused = state(&audit(vec![target(fleet, "h01", "root")], opts)[0]);
     assert!(
         refused.starts_with("HostKeyChanged") && refused.contains("known with other key types"),
@@ -473,7 +482,7 @@ fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
     let (trusted_file, trusted_text) = authority("ca");
     let outcome = audit(
         vec![target(fleet, host, "root")],
-        options_accepting(fleet, &trusted_file, 60, true),
+        options_accepting(&trusted_file, 60, true),
     );
     assert_eq!(state(&outcome[0]), "audited partial=false");
     assert_eq!(
@@ -485,7 +494,7 @@ fn a_host_certificate_is_trusted_through_its_cert_authority_only() {
     let (wrong_file, wrong_text) = authority("wrong_ca");
     let outcome = audit(
         vec![target(fleet, host, "root")],
-        options_accepting(fleet, &wrong_file, 60, true),
+        options_accepting(&wrong_file, 60, true),
     );
     let refused = state(&outcome[0]);
     assert!(

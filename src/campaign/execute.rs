@@ -20,7 +20,8 @@ use super::outcome::{
 };
 use super::plan::{CampaignPlan, HostPlan, Unplanned};
 use super::window::Schedule;
-use crate::deploy::DeployOptions;
+use crate::deploy::{DeployOptions, STALL_TIMEOUT, embedded_probes};
+use crate::fleet::{FleetOptions, Target};
 use crate::transport::{Connector, Route};
 
 /// One host, ready to connect to.
@@ -33,6 +34,27 @@ pub struct CampaignHost {
     pub host_timeout: Duration,
     /// How to probe it and how to become root on it.
     pub deploy: DeployOptions,
+}
+
+impl CampaignHost {
+    /// A host of the inventory as the audit reaches it: the same route, timeouts, probe
+    /// and privilege path.
+    pub fn new(target: Target, options: &FleetOptions) -> Self {
+        CampaignHost {
+            name: target.name,
+            route: target.route,
+            connect_timeout: target.connect_timeout,
+            host_timeout: target.host_timeout.unwrap_or(options.host_timeout),
+            deploy: DeployOptions {
+                probes: embedded_probes(),
+                probe_args: options.probe_args.clone(),
+                cleanup: options.cleanup,
+                become_password: options.become_password.clone(),
+                host: target.deploy,
+                stall_timeout: STALL_TIMEOUT,
+            },
+        }
+    }
 }
 
 /// Checks after the restarts of a host, each run on the host.

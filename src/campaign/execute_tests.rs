@@ -12,7 +12,7 @@ use super::*;
 use crate::campaign::batches::Serial;
 use crate::campaign::plan::{HostInput, UnitFilter};
 use crate::campaign::window::Schedule;
-use crate::deploy::STALL_TIMEOUT;
+use crate::deploy::{HostDeploy, STALL_TIMEOUT};
 use crate::test_reports::{clean, report_json, stale_services};
 use crate::transport::fake::{FakeConnector, FakeHost, FakeTarget, Remote};
 use crate::transport::{ConnectError, ConnectFailure, Endpoint};
@@ -88,10 +88,7 @@ fn job(name: &str) -> CampaignHost {
             probe_args: Vec::new(),
             cleanup: false,
             become_password: None,
-            become_user: "root".into(),
-            escalate: true,
-            become_required: false,
-            cache_dir: None,
+            host: HostDeploy::default(),
             stall_timeout: STALL_TIMEOUT,
         },
     }

@@ -81,7 +81,7 @@ fn script(options: &DeployOptions, who: As, command: &str) -> (Vec<u8>, bool) {
     let mut text = format!(
         "set -- {} {} {}\n",
         shell_quote(mode),
-        shell_quote(&options.become_user),
+        shell_quote(&options.host.become_user),
         shell_quote(command)
     );
     text.push_str(SCRIPT);
@@ -148,7 +148,7 @@ mod tests {
     use tokio::io::AsyncReadExt as _;
 
     use super::*;
-    use crate::deploy::STALL_TIMEOUT;
+    use crate::deploy::{HostDeploy, STALL_TIMEOUT};
     use crate::transport::fake::FakeHost;
 
     pub fn options(password: Option<&str>) -> DeployOptions {
@@ -157,10 +157,7 @@ mod tests {
             probe_args: Vec::new(),
             cleanup: false,
             become_password: password.map(|p| Arc::new(p.to_string().into())),
-            become_user: "root".into(),
-            escalate: true,
-            become_required: false,
-            cache_dir: None,
+            host: HostDeploy::default(),
             stall_timeout: STALL_TIMEOUT,
         }
     }

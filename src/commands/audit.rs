@@ -9,14 +9,15 @@ use patchgap_probe::{IgnoreRules, Options, Roots};
 
 use crate::cli::{AuditArgs, Format, ProbeArgs};
 use crate::exit::{UsageError, Verdict};
+use crate::fleet::Target;
 use crate::fleet::audit_fleet;
+use crate::inventory::HostTarget;
 use crate::outcome::HostOutcome;
 use crate::report::{
     ControllerInfo, FleetReport, Json, Progress, Render, Sink, Table, host_verdict, stdout_width,
     verdict,
 };
-use crate::targets::{LocalEnv, fleet_options, ssh_target};
-use crate::transport::SshTarget;
+use crate::targets::{LocalEnv, run_setup};
 use crate::{inventory, limit, open_files};
 
 /// Runs `patchgap audit`.
@@ -76,13 +77,8 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
     let selection = limit::select(&inventory, args.limit.as_deref())?;
     // The user's environment (HOME, USER) is read here once; fleet code never reads it.
     let env = LocalEnv::from_process();
-    let targets: Vec<SshTarget> = selection
-        .hosts
-        .iter()
-        .map(|h| ssh_target(h, &env))
-        .collect();
     // In inventory order: audit_fleet returns one outcome per target, in target order.
-    let outcomes = audit_hosts(args, targets, &env)?;
+    let (outcomes, warnings) = audit_hosts(args, &selection.hosts, &env)?;
     let mut controller = ControllerInfo::new(started_at, now());
     controller.inventories = args
         .inventories
@@ -91,6 +87,7 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
         .collect();
     controller.limit = args.limit.clone();
     controller.skipped = selection.skipped;
+    controller.warnings = warnings;
     let found = verdict(&outcomes);
     let report = FleetReport::new(controller, outcomes);
     let render = renderer(args, true);
@@ -98,13 +95,13 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
     Ok(found)
 }
 
-/// Audits `targets` over SSH with a progress bar on stderr; one outcome per target, in
-/// inventory order.
+/// Audits `hosts` over SSH with a progress bar on stderr: one outcome per host, in
+/// inventory order, and the warnings of the setup.
 fn audit_hosts(
     args: &AuditArgs,
-    targets: Vec<SshTarget>,
+    hosts: &[HostTarget],
     env: &LocalEnv,
-) -> anyhow::Result<Vec<HostOutcome>> {
+) -> anyhow::Result<(Vec<HostOutcome>, Vec<String>)> {
     let progress = Progress::new(args.quiet);
     let become_password = if args.ssh.ask_become_pass {
         Some(
@@ -115,13 +112,18 @@ fn audit_hosts(
     } else {
         None
     };
-    let mut options = fleet_options(
+    let setup = run_setup(
         &args.ssh,
         &args.probe,
         progress.passphrase_prompt(),
         become_password,
         env,
     )?;
+    for warning in &setup.warnings {
+        progress.warn(warning);
+    }
+    let targets: Vec<Target> = hosts.iter().map(|h| setup.target(h, env)).collect();
+    let mut options = setup.options;
     let open_files = open_files::raise_soft_limit();
     if options.forks > open_files.max_forks() {
         options.forks = open_files.max_forks();
@@ -137,11 +139,12 @@ fn audit_hosts(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(async {
+    let outcomes = runtime.block_on(async {
         let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
         let follower = progress.follow(receiver);
         let outcomes = audit_fleet(targets, options, events).await;
         let _ = follower.await;
         outcomes
-    }))
+    });
+    Ok((outcomes, setup.warnings))
 }

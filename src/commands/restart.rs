@@ -18,16 +18,16 @@ use crate::campaign::{
     OutsideWindow, Replay, Schedule, Settings, UnitFilter, Unplanned, execute,
 };
 use crate::cli::{Format, OutsideWindowArg, RestartArgs};
-use crate::deploy::{DeployOptions, STALL_TIMEOUT, embedded_probes};
+use crate::deploy::{DeployOptions, HostDeploy, STALL_TIMEOUT, embedded_probes};
 use crate::exit::{UsageError, Verdict};
-use crate::fleet::{FleetOptions, audit_fleet};
+use crate::fleet::{FleetOptions, Target, audit_fleet};
 use crate::outcome::{HostOutcome, HostResult};
 use crate::report::{
     FleetReport, Progress, Sink, campaign_json, campaign_table, failure_label, plan_json,
     plan_table, stdout_width,
 };
-use crate::targets::{LocalEnv, fleet_options, ssh_target};
-use crate::transport::{Connector, Endpoint, LocalConnector, Route, RusshConnector, SshTarget};
+use crate::targets::{LocalEnv, run_setup};
+use crate::transport::{Connector, Endpoint, LocalConnector, Route, RusshConnector};
 use crate::{inventory, limit};
 
 /// The name of this machine in a campaign without inventory.
@@ -115,9 +115,10 @@ pub fn run(args: &RestartArgs) -> anyhow::Result<Verdict> {
     })
 }
 
-/// The selected hosts of the inventory and how to reach them.
+/// The selected hosts of the inventory and how to reach them, with each host's
+/// `patchgap_never_restart`.
 struct Fleet {
-    targets: Vec<(SshTarget, Vec<String>)>,
+    targets: Vec<(Target, Vec<String>)>,
     options: FleetOptions,
     skipped: Vec<String>,
 }
@@ -127,11 +128,6 @@ impl Fleet {
         let inventory = inventory::load(&args.inventories)?;
         let selection = limit::select(&inventory, args.limit.as_deref())?;
         let env = LocalEnv::from_process();
-        let targets = selection
-            .hosts
-            .iter()
-            .map(|h| (ssh_target(h, &env), h.settings.never_restart.clone()))
-            .collect();
         let become_password = if args.ssh.ask_become_pass {
             Some(
                 progress
@@ -141,16 +137,24 @@ impl Fleet {
         } else {
             None
         };
-        let options = fleet_options(
+        let setup = run_setup(
             &args.ssh,
             &args.probe,
             progress.passphrase_prompt(),
             become_password,
             &env,
         )?;
+        for warning in &setup.warnings {
+            progress.warn(warning);
+        }
+        let targets = selection
+            .hosts
+            .iter()
+            .map(|h| (setup.target(h, &env), h.settings.never_restart.clone()))
+            .collect();
         Ok(Fleet {
             targets,
-            options,
+            options: setup.options,
             skipped: selection.skipped,
         })
     }
@@ -164,25 +168,7 @@ impl Fleet {
     fn campaign_hosts(&self) -> Vec<CampaignHost> {
         self.targets
             .iter()
-            .map(|(target, _)| CampaignHost {
-                name: target.name.clone(),
-                route: self.options.resolver.route(target),
-                connect_timeout: target.connect_timeout.map(Duration::from_secs),
-                host_timeout: target
-                    .host_timeout
-                    .map_or(self.options.host_timeout, Duration::from_secs),
-                deploy: DeployOptions {
-                    probes: embedded_probes(),
-                    probe_args: self.options.probe_args.clone(),
-                    cleanup: self.options.cleanup,
-                    become_password: self.options.become_password.clone(),
-                    become_user: target.become_user.clone().unwrap_or_else(|| "root".into()),
-                    escalate: target.sudo != Some(false),
-                    become_required: target.r#become,
-                    cache_dir: target.cache_dir.clone(),
-                    stall_timeout: STALL_TIMEOUT,
-                },
-            })
+            .map(|(target, _)| CampaignHost::new(target.clone(), &self.options))
             .collect()
     }
 
@@ -264,10 +250,7 @@ fn local_host(args: &RestartArgs) -> CampaignHost {
             probe_args: crate::targets::probe_arguments(&args.probe),
             cleanup: args.ssh.cleanup,
             become_password: None,
-            become_user: "root".into(),
-            escalate: true,
-            become_required: false,
-            cache_dir: None,
+            host: HostDeploy::default(),
             stall_timeout: STALL_TIMEOUT,
         },
     }

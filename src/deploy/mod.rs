@@ -11,5 +11,5 @@ pub use embedded::{
     EmbeddedProbe, embedded_probe, embedded_probe_sha256, embedded_probes, normalize_arch,
     unsupported_arch_message,
 };
-pub use run::{DeployOptions, STALL_TIMEOUT, deploy_and_run};
+pub use run::{DeployOptions, HostDeploy, STALL_TIMEOUT, deploy_and_run};
 pub use script::{BOOTSTRAP, DeployCommand, Escalation, deploy_command, shell_quote};

@@ -47,7 +47,36 @@ fn parse_report(stdout: &[u8]) -> Result<ProbeReport, String> {
     parse_probe_output(stdout).map_err(|err| format!("probe output invalid: {err}"))
 }
 
-/// How to run the probe on one host.
+/// How one host wants the probe run, from its inventory entry: who to become and where
+/// the probe is cached. Kept apart from the connection settings (the transport's) and
+/// from what every host of a run shares ([`DeployOptions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDeploy {
+    /// `ansible_become_user`; root unless the inventory says otherwise.
+    pub become_user: String,
+    /// Whether to try sudo at all when the login user is not root (`patchgap_sudo`).
+    pub escalate: bool,
+    /// Fail with [`Failure::SudoRefused`] instead of running a partial audit
+    /// (`ansible_become`).
+    pub become_required: bool,
+    /// `patchgap_cache_dir`: where the probe is kept on the host.
+    pub cache_dir: Option<String>,
+}
+
+impl Default for HostDeploy {
+    /// A host the inventory says nothing special about: sudo to root when needed, a
+    /// partial audit when sudo is refused, the default cache directory.
+    fn default() -> Self {
+        HostDeploy {
+            become_user: "root".into(),
+            escalate: true,
+            become_required: false,
+            cache_dir: None,
+        }
+    }
+}
+
+/// How to run the probe on one host: what the run shares, and the host's own settings.
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
     /// The probe binaries that can be uploaded, one per architecture.
@@ -57,12 +86,8 @@ pub struct DeployOptions {
     /// `--ask-become-pass`: sent on stdin to `sudo -S`, and only to a host whose script says
     /// sudo will read it. Zeroized when the last copy is dropped; `Debug` never shows it.
     pub become_password: Option<Arc<SecretString>>,
-    pub become_user: String,
-    /// Whether to try sudo at all when the login user is not root (`patchgap_sudo`).
-    pub escalate: bool,
-    /// Fail with [`Failure::SudoRefused`] instead of running a partial audit.
-    pub become_required: bool,
-    pub cache_dir: Option<String>,
+    /// This host's own settings.
+    pub host: HostDeploy,
     /// How long the exchange may go without a byte either way before the probe runs, or
     /// while the host has not taken all its input.
     pub stall_timeout: Duration,
@@ -73,7 +98,7 @@ impl DeployOptions {
     /// (`patchgap_sudo: false`), `sudo -S` with the `--ask-become-pass` password, or
     /// `sudo -n`. The probe and a campaign's restarts take the same path.
     pub fn escalation(&self) -> Escalation {
-        if !self.escalate {
+        if !self.host.escalate {
             Escalation::None
         } else if self.become_password.is_some() {
             Escalation::SudoPassword
@@ -93,12 +118,12 @@ pub async fn deploy_and_run(
     let first = exchange(host, options, escalation, &mut phase).await;
     match first {
         Exchange::Ran { .. } | Exchange::Done(_) => first.into_result(),
-        Exchange::SudoRefused { stderr } if options.become_required => failed(
+        Exchange::SudoRefused { stderr } if options.host.become_required => failed(
             Failure::SudoRefused,
             format!(
                 "sudo refused to run the probe as {} and the inventory requires it \
                  (ansible_become); give the user passwordless sudo or pass --ask-become-pass",
-                options.become_user
+                options.host.become_user
             ),
             Some(stderr),
         ),
@@ -319,9 +344,9 @@ async fn exchange(
     let deploy = deploy_command(
         options.probes,
         escalation,
-        &options.become_user,
+        &options.host.become_user,
         options.cleanup,
-        options.cache_dir.as_deref(),
+        options.host.cache_dir.as_deref(),
         &options.probe_args,
     );
     let mut channel = match host.exec(deploy.command).await {

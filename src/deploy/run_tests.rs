@@ -25,10 +25,7 @@ fn options() -> DeployOptions {
         probe_args: vec!["--integrity".into()],
         cleanup: false,
         become_password: None,
-        become_user: "root".into(),
-        escalate: true,
-        become_required: false,
-        cache_dir: None,
+        host: HostDeploy::default(),
         stall_timeout: STALL_TIMEOUT,
     }
 }

@@ -11,11 +11,42 @@ use tokio::task::JoinSet;
 
 use secrecy::SecretString;
 
-use crate::deploy::{DeployOptions, EmbeddedProbe, STALL_TIMEOUT, deploy_and_run, embedded_probes};
+use crate::deploy::{
+    DeployOptions, EmbeddedProbe, HostDeploy, STALL_TIMEOUT, deploy_and_run, embedded_probes,
+};
 use crate::outcome::{Failure, FleetEvent, HostOutcome, HostResult, Phase};
 use crate::transport::{
-    ConnectFailure, ConnectStep, Connector, Resolver, RusshConnector, SessionOptions, SshTarget,
+    ConnectFailure, ConnectStep, Connector, Route, RusshConnector, SessionOptions,
 };
+
+/// One host of a run, ready to audit: built by `crate::targets` from the inventory, the
+/// ssh config and the command line, so the fleet neither resolves nor reads anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Inventory name (the report's key).
+    pub name: String,
+    /// Where to connect and as whom, jump hosts first.
+    pub route: Route,
+    /// `patchgap_connect_timeout`, overriding the run's.
+    pub connect_timeout: Option<Duration>,
+    /// `patchgap_host_timeout`, overriding the run's `--host-timeout`.
+    pub host_timeout: Option<Duration>,
+    /// How the probe is run there (sudo, cache directory).
+    pub deploy: HostDeploy,
+}
+
+impl Target {
+    /// A host with the run's timeouts and the default deploy settings.
+    pub fn new(name: impl Into<String>, route: Route) -> Self {
+        Target {
+            name: name.into(),
+            route,
+            connect_timeout: None,
+            host_timeout: None,
+            deploy: HostDeploy::default(),
+        }
+    }
+}
 
 /// What every host of a run shares, ready to use: built by `crate::targets` from the
 /// command line and the environment, which the fleet never reads.
@@ -26,32 +57,24 @@ pub struct FleetOptions {
     /// Everything one host may take (`--host-timeout`).
     pub host_timeout: Duration,
     pub session: Arc<SessionOptions>,
-    pub resolver: Arc<Resolver>,
     pub probe_args: Vec<String>,
     pub cleanup: bool,
     pub become_password: Option<Arc<SecretString>>,
 }
 
 /// Audits `targets` over SSH, at most `forks` at a time, sending progress on `events` (a
-/// closed receiver is fine). Returns one outcome per target, in the order given. What the
-/// setup skipped (known_hosts or ssh_config lines that are not UTF-8) goes out first as
-/// [`FleetEvent::Warning`]s.
+/// closed receiver is fine). Returns one outcome per target, in the order given.
 pub async fn audit_fleet(
-    targets: Vec<SshTarget>,
+    targets: Vec<Target>,
     options: FleetOptions,
     events: mpsc::UnboundedSender<FleetEvent>,
 ) -> Vec<HostOutcome> {
-    let setup_warnings = options.session.known_hosts.warnings().iter();
-    for warning in setup_warnings.chain(options.resolver.config.warnings()) {
-        let _ = events.send(FleetEvent::Warning(warning.clone()));
-    }
     let connector = RusshConnector {
         session: options.session.clone(),
     };
     let plan = Plan {
         forks: options.forks,
         host_timeout: options.host_timeout,
-        resolver: options.resolver,
         probes: embedded_probes(),
         probe_args: options.probe_args,
         cleanup: options.cleanup,
@@ -68,7 +91,6 @@ pub struct Plan {
     pub forks: usize,
     /// Everything one host may take (`--host-timeout`), unless the host sets its own.
     pub host_timeout: Duration,
-    pub resolver: Arc<Resolver>,
     /// The probe binaries that can be uploaded (the embedded ones, but for tests).
     pub probes: &'static [EmbeddedProbe],
     pub probe_args: Vec<String>,
@@ -82,7 +104,7 @@ pub struct Plan {
 /// in exactly one outcome, in the order given, whatever happens to the others.
 pub async fn fan_out<C: Connector + Clone>(
     connector: C,
-    targets: Vec<SshTarget>,
+    targets: Vec<Target>,
     plan: Plan,
     events: mpsc::UnboundedSender<FleetEvent>,
 ) -> Vec<HostOutcome> {
@@ -154,16 +176,13 @@ fn connect_phase(step: ConnectStep) -> Phase {
 /// One host from connection to result, within the whole-host timeout.
 async fn audit_host<C: Connector>(
     connector: &C,
-    target: &SshTarget,
+    target: &Target,
     plan: &Plan,
     events: &mpsc::UnboundedSender<FleetEvent>,
 ) -> HostOutcome {
     let started = Instant::now();
-    let route = plan.resolver.route(target);
-    let host_timeout = target
-        .host_timeout
-        .map_or(plan.host_timeout, Duration::from_secs);
-    let connect_timeout = target.connect_timeout.map(Duration::from_secs);
+    let route = &target.route;
+    let host_timeout = target.host_timeout.unwrap_or(plan.host_timeout);
     let phase = |phase| {
         let _ = events.send(FleetEvent::HostPhase {
             host: target.name.clone(),
@@ -172,7 +191,7 @@ async fn audit_host<C: Connector>(
     };
     let work = async {
         let step = move |step| phase(connect_phase(step));
-        let connection = match connector.connect(&route, connect_timeout, step).await {
+        let connection = match connector.connect(route, target.connect_timeout, step).await {
             Ok(connection) => connection,
             Err(err) => {
                 return HostResult::Failed {
@@ -187,10 +206,7 @@ async fn audit_host<C: Connector>(
             probe_args: plan.probe_args.clone(),
             cleanup: plan.cleanup,
             become_password: plan.become_password.clone(),
-            become_user: target.become_user.clone().unwrap_or_else(|| "root".into()),
-            escalate: target.sudo != Some(false),
-            become_required: target.r#become,
-            cache_dir: target.cache_dir.clone(),
+            host: target.deploy.clone(),
             stall_timeout: plan.stall_timeout,
         };
         let result = deploy_and_run(&connection, &deploy, phase).await;
@@ -209,21 +225,21 @@ async fn audit_host<C: Connector>(
         });
     HostOutcome {
         host: target.name.clone(),
-        address: route.target.host,
+        address: route.target.host.clone(),
         port: route.target.port,
-        user: route.target.user,
+        user: route.target.user.clone(),
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         result,
     }
 }
 
 /// An outcome for a host whose task died; there is no better-fitting failure than this.
-fn internal_failure(target: &SshTarget, message: String) -> HostOutcome {
+fn internal_failure(target: &Target, message: String) -> HostOutcome {
     HostOutcome {
         host: target.name.clone(),
-        address: target.host.clone().unwrap_or_else(|| target.name.clone()),
-        port: target.port.unwrap_or(22),
-        user: target.user.clone().unwrap_or_default(),
+        address: target.route.target.host.clone(),
+        port: target.route.target.port,
+        user: target.route.target.user.clone(),
         elapsed_ms: 0,
         result: HostResult::Failed {
             failure: Failure::ProbeFailed,
@@ -234,5 +250,4 @@ fn internal_failure(target: &SshTarget, message: String) -> HostOutcome {
 }
 
 #[cfg(test)]
-#[path = "fan_out_tests.rs"]
-mod fan_out_tests;
+mod tests;

@@ -44,6 +44,10 @@ pub struct ControllerInfo {
     pub limit: Option<String>,
     /// Hosts selected but left out by `patchgap_skip`.
     pub skipped: Vec<String>,
+    /// What the setup skipped and the run went on without (a known_hosts or ssh_config
+    /// line that is not UTF-8), in words, for the user to fix. Optional: absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ControllerInfo {
@@ -58,6 +62,7 @@ impl ControllerInfo {
             inventories: Vec::new(),
             limit: None,
             skipped: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }

@@ -36,7 +36,7 @@ pub use campaign::{
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport};
 pub use json::Json;
 pub use policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
-pub use progress::{Progress, Tally};
+pub use progress::Progress;
 pub use render::Render;
 pub use sink::Sink;
 pub use table::{Table, stdout_width};

@@ -19,20 +19,18 @@ use crate::campaign::CampaignEvent;
 use crate::outcome::{FleetEvent, HostResult, Phase};
 use crate::transport::PassphrasePrompt;
 
-/// Counts kept from the events; also what the bar shows.
+/// Counts kept from the events: what the bar shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub total: usize,
-    pub done: usize,
-    pub failed: usize,
+struct Tally {
+    total: usize,
+    done: usize,
+    failed: usize,
     /// Hosts being audited, with the phase each last reported (none until its first).
-    pub in_flight: HashMap<String, Option<Phase>>,
-    /// The run's warnings, in the order they came.
-    pub warnings: Vec<String>,
+    in_flight: HashMap<String, Option<Phase>>,
 }
 
 impl Tally {
-    pub fn apply(&mut self, event: &FleetEvent) {
+    fn apply(&mut self, event: &FleetEvent) {
         match event {
             FleetEvent::Started { hosts } => self.total = *hosts,
             FleetEvent::HostStarted { host } => {
@@ -43,7 +41,6 @@ impl Tally {
                     *current = Some(*phase);
                 }
             }
-            FleetEvent::Warning(message) => self.warnings.push(message.clone()),
             FleetEvent::HostFinished(outcome) => {
                 self.in_flight.remove(&outcome.host);
                 self.done += 1;
@@ -123,30 +120,31 @@ impl Progress {
     }
 
     /// Follows `events` until the sender side is dropped, then clears the bar.
-    pub fn follow(&self, mut events: mpsc::UnboundedReceiver<FleetEvent>) -> JoinHandle<Tally> {
+    pub fn follow(&self, mut events: mpsc::UnboundedReceiver<FleetEvent>) -> JoinHandle<()> {
         let bar = self.bar.clone();
         tokio::spawn(async move {
             let mut tally = Tally::default();
             while let Some(event) = events.recv().await {
                 tally.apply(&event);
-                if let FleetEvent::Warning(message) = &event {
-                    // Warnings are shown even with --quiet or without a terminal: they name
-                    // a file the user has to fix. This reporter owns stderr.
-                    #[allow(clippy::print_stderr)]
-                    bar.suspend(|| {
-                        eprintln!(
-                            "patchgap: warning: {}",
-                            super::sanitize::for_terminal(message)
-                        )
-                    });
-                }
                 bar.set_length(tally.total as u64);
                 bar.set_position(tally.done as u64);
                 bar.set_message(tally.message());
             }
             bar.finish_and_clear();
-            tally
         })
+    }
+
+    /// A warning on stderr, above the bar. Shown even with `--quiet` or without a
+    /// terminal: it names a file the user has to fix (a skipped known_hosts line, say).
+    /// Host-supplied text, so sanitised.
+    #[allow(clippy::print_stderr)]
+    pub fn warn(&self, message: &str) {
+        self.bar.suspend(|| {
+            eprintln!(
+                "patchgap: warning: {}",
+                super::sanitize::for_terminal(message)
+            )
+        });
     }
 
     /// A passphrase prompt on the terminal that hides the bar while it asks.

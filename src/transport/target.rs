@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use super::ssh_config::{HostSettings, SshConfig, Tokens, expand_tokens};
 
-/// One host to audit, as the inventory describes it.
+/// How the inventory says to reach one host: the connection settings only. The
+/// [`Resolver`] completes them from the ssh config into a [`Route`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SshTarget {
     /// Inventory name (the report's key).
@@ -19,18 +20,6 @@ pub struct SshTarget {
     pub identity_files: Vec<PathBuf>,
     /// `[user@]host[:port]` hops, comma-separated, overriding ssh_config's ProxyJump.
     pub proxy_jump: Option<String>,
-    /// The inventory requires root (`ansible_become`): without sudo the host fails
-    /// instead of getting a partial audit.
-    pub r#become: bool,
-    pub become_user: Option<String>,
-    /// `patchgap_sudo`: `Some(false)` never uses sudo (partial audit unless root).
-    pub sudo: Option<bool>,
-    /// `patchgap_connect_timeout` and `patchgap_host_timeout` (seconds), overriding the
-    /// command line for this host.
-    pub connect_timeout: Option<u64>,
-    pub host_timeout: Option<u64>,
-    /// `patchgap_cache_dir`: where the probe goes on the host.
-    pub cache_dir: Option<String>,
 }
 
 /// One SSH server to authenticate to.

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::transport::fake::{FakeConnector, FakeHost, FakeTarget, Remote};
-use crate::transport::{ConnectError, ExecEvent, SshConfig};
+use crate::transport::{ConnectError, Endpoint, ExecEvent};
 
 static PROBE: [u8; 4096] = [0x7f; 4096];
 static PROBES: &[EmbeddedProbe] = &[EmbeddedProbe {
@@ -23,12 +23,6 @@ fn plan(forks: usize) -> Plan {
     Plan {
         forks,
         host_timeout: Duration::from_secs(120),
-        resolver: Arc::new(Resolver {
-            config: SshConfig::default(),
-            local_user: "root".into(),
-            home: "/nonexistent".into(),
-            private_key: None,
-        }),
         probes: PROBES,
         probe_args: Vec::new(),
         cleanup: false,
@@ -37,11 +31,21 @@ fn plan(forks: usize) -> Plan {
     }
 }
 
-fn target(name: &str) -> SshTarget {
-    SshTarget {
-        name: name.into(),
-        ..SshTarget::default()
-    }
+/// A host the fake network knows by its name.
+fn target(name: &str) -> Target {
+    let endpoint = Endpoint {
+        host: name.into(),
+        port: 22,
+        user: "root".into(),
+        identity_files: Vec::new(),
+    };
+    Target::new(
+        name,
+        Route {
+            jumps: Vec::new(),
+            target: endpoint,
+        },
+    )
 }
 
 /// A host with the probe cached that prints a clean report. The returned end must be kept
@@ -61,7 +65,7 @@ fn audited_host(name: &str) -> (FakeHost, Remote) {
 /// Runs the fan-out, returning the outcomes and the events it sent.
 async fn run(
     connector: &Arc<FakeConnector>,
-    targets: Vec<SshTarget>,
+    targets: Vec<Target>,
     plan: Plan,
 ) -> (Vec<HostOutcome>, Vec<FleetEvent>) {
     let (events, mut received) = mpsc::unbounded_channel();
@@ -212,8 +216,8 @@ async fn one_bad_host_never_loses_the_others() {
         "nowhere",
         "good2",
     ];
-    let mut targets: Vec<SshTarget> = names.iter().map(|name| target(name)).collect();
-    targets[2].host_timeout = Some(7);
+    let mut targets: Vec<Target> = names.iter().map(|name| target(name)).collect();
+    targets[2].host_timeout = Some(Duration::from_secs(7));
     let (outcomes, events) = run(&connector, targets, plan(4)).await;
     let states: Vec<String> = outcomes.iter().map(state).collect();
     let order: Vec<&str> = outcomes.iter().map(|o| o.host.as_str()).collect();
