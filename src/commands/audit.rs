@@ -17,7 +17,7 @@ use crate::report::{
     ControllerInfo, FleetReport, Json, Progress, Render, Sink, Table, host_verdict, stdout_width,
     verdict,
 };
-use crate::targets::{LocalEnv, run_setup};
+use crate::targets::LocalEnv;
 use crate::{inventory, limit, open_files};
 
 /// Runs `patchgap audit`.
@@ -103,25 +103,7 @@ fn audit_hosts(
     env: &LocalEnv,
 ) -> anyhow::Result<(Vec<HostOutcome>, Vec<String>)> {
     let progress = Progress::new(args.quiet);
-    let become_password = if args.ssh.ask_become_pass {
-        Some(
-            progress
-                .ask_become_password()
-                .context("cannot read the become password")?,
-        )
-    } else {
-        None
-    };
-    let setup = run_setup(
-        &args.ssh,
-        &args.probe,
-        progress.passphrase_prompt(),
-        become_password,
-        env,
-    )?;
-    for warning in &setup.warnings {
-        progress.warn(warning);
-    }
+    let setup = super::setup(&args.ssh, &args.probe, &progress, env)?;
     let targets: Vec<Target> = hosts.iter().map(|h| setup.target(h, env)).collect();
     let mut options = setup.options;
     let open_files = open_files::raise_soft_limit();

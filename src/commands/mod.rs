@@ -5,8 +5,42 @@
 pub mod audit;
 pub mod restart;
 
-use crate::cli::{Cli, Command};
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command, ProbeArgs, SshArgs};
 use crate::exit::Verdict;
+use crate::report::Progress;
+use crate::targets::{LocalEnv, RunSetup, run_setup};
+
+/// The setup of a run over SSH, asking what it must on the terminal: the become password
+/// once (`-K`), key passphrases when a key needs one; setup warnings are shown.
+fn setup(
+    ssh: &SshArgs,
+    probe: &ProbeArgs,
+    progress: &Progress,
+    env: &LocalEnv,
+) -> anyhow::Result<RunSetup> {
+    let become_password = if ssh.ask_become_pass {
+        Some(
+            progress
+                .ask_become_password()
+                .context("cannot read the become password")?,
+        )
+    } else {
+        None
+    };
+    let setup = run_setup(
+        ssh,
+        probe,
+        progress.passphrase_prompt(),
+        become_password,
+        env,
+    )?;
+    for warning in &setup.warnings {
+        progress.warn(warning);
+    }
+    Ok(setup)
+}
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Verdict> {

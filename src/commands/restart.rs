@@ -26,7 +26,7 @@ use crate::report::{
     FleetReport, Progress, Sink, campaign_json, campaign_table, failure_label, plan_json,
     plan_table, stdout_width,
 };
-use crate::targets::{LocalEnv, run_setup};
+use crate::targets::LocalEnv;
 use crate::transport::{Connector, Endpoint, LocalConnector, Route, RusshConnector};
 use crate::{inventory, limit};
 
@@ -128,25 +128,7 @@ impl Fleet {
         let inventory = inventory::load(&args.inventories)?;
         let selection = limit::select(&inventory, args.limit.as_deref())?;
         let env = LocalEnv::from_process();
-        let become_password = if args.ssh.ask_become_pass {
-            Some(
-                progress
-                    .ask_become_password()
-                    .context("cannot read the become password")?,
-            )
-        } else {
-            None
-        };
-        let setup = run_setup(
-            &args.ssh,
-            &args.probe,
-            progress.passphrase_prompt(),
-            become_password,
-            &env,
-        )?;
-        for warning in &setup.warnings {
-            progress.warn(warning);
-        }
+        let setup = super::setup(&args.ssh, &args.probe, progress, &env)?;
         let targets = selection
             .hosts
             .iter()

@@ -83,9 +83,20 @@ pub fn manual_reason(why: &Manual) -> String {
     }
 }
 
-fn manual_rows(host: &str, manual: &[ManualItem], rows: &mut Vec<[String; 3]>) {
-    for item in manual {
-        rows.push([cell(host), cell(&item.name), manual_reason(&item.why)]);
+/// The table of what is left to a person, host by host (nothing when nothing is).
+fn manual_table<'a>(
+    hosts: impl Iterator<Item = (&'a str, &'a [ManualItem])>,
+    width: Option<u16>,
+    out: &mut String,
+) {
+    let mut table = new_table(&["host", "needs manual action", "why"], width);
+    for (host, manual) in hosts {
+        for item in manual {
+            table.add_row(vec![cell(host), cell(&item.name), manual_reason(&item.why)]);
+        }
+    }
+    if !table.is_empty() {
+        let _ = writeln!(out, "{table}\n");
     }
 }
 
@@ -120,17 +131,11 @@ pub fn plan_table(plan: &CampaignPlan, width: Option<u16>) -> String {
         }
         let _ = writeln!(out, "{table}\n");
     }
-    let mut rows = Vec::new();
-    for host in &plan.hosts {
-        manual_rows(&host.host, &host.manual, &mut rows);
-    }
-    if !rows.is_empty() {
-        let mut table = new_table(&["host", "needs manual action", "why"], width);
-        for row in rows {
-            table.add_row(row.to_vec());
-        }
-        let _ = writeln!(out, "{table}\n");
-    }
+    let manual = plan
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.manual.as_slice()));
+    manual_table(manual, width, &mut out);
     if !plan.unplanned.is_empty() {
         let mut table = new_table(&["host", "not audited", "why"], width);
         for host in &plan.unplanned {
@@ -249,17 +254,11 @@ pub fn campaign_table(outcome: &CampaignOutcome, width: Option<u16>) -> String {
         }
         let _ = writeln!(out, "{table}\n");
     }
-    let mut rows = Vec::new();
-    for host in &outcome.hosts {
-        manual_rows(&host.host, &host.manual, &mut rows);
-    }
-    if !rows.is_empty() {
-        let mut table = new_table(&["host", "needs manual action", "why"], width);
-        for row in rows {
-            table.add_row(row.to_vec());
-        }
-        let _ = writeln!(out, "{table}\n");
-    }
+    let manual = outcome
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.manual.as_slice()));
+    manual_table(manual, width, &mut out);
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
