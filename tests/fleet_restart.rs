@@ -96,10 +96,20 @@ impl Files {
     }
 }
 
-/// `patchgap restart` on the files' inventory, in the background.
+/// `patchgap restart --yes` on the files' inventory, in the background.
 fn start_restart(fleet: &Fleet, files: &Files, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_patchgap"))
-        .args(["restart", "--quiet", "--yes", "--format", "json"])
+    let mut args = vec!["--yes"];
+    args.extend_from_slice(extra);
+    command(fleet, files, &args)
+        .spawn()
+        .expect("start patchgap restart")
+}
+
+/// `patchgap restart` on the files' inventory, its stdin not a terminal.
+fn command(fleet: &Fleet, files: &Files, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_patchgap"));
+    command
+        .args(["restart", "--quiet", "--format", "json"])
         .args(["--ssh-config", "none", "--restart-timeout", "30"])
         .arg("-i")
         .arg(files.path("inventory.yml"))
@@ -113,9 +123,8 @@ fn start_restart(fleet: &Fleet, files: &Files, extra: &[&str]) -> Child {
         .env_remove("SSH_AUTH_SOCK")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(files.path("stderr")).expect("stderr file"))
-        .spawn()
-        .expect("start patchgap restart")
+        .stderr(std::fs::File::create(files.path("stderr")).expect("stderr file"));
+    command
 }
 
 /// Waits for the campaign and returns its exit code and report.
@@ -370,7 +379,7 @@ fn libssl3_reinstalled_restarts_nginx_and_ssh_and_leaves_logind_and_dbus() {
 }
 
 #[test]
-fn plan_changes_nothing() {
+fn plan_changes_nothing_and_a_pipe_without_yes_is_refused() {
     let Some(fleet) = shared_fleet() else { return };
     let host = "h12";
     stale_pgtestd(fleet, host);
@@ -385,6 +394,15 @@ fn plan_changes_nothing() {
     );
     assert_eq!(invocation(fleet, host, "pgtestd"), before, "not restarted");
     assert!(!files.state().exists(), "--plan writes no state file");
+    // Without --yes and without a terminal to ask on: refused, as a usage error.
+    let refused = command(fleet, &files, &["--state", path(&files.state())])
+        .status()
+        .expect("run patchgap restart");
+    let stderr = std::fs::read_to_string(files.path("stderr")).unwrap_or_default();
+    assert_eq!(refused.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_eq!(invocation(fleet, host, "pgtestd"), before, "not restarted");
+    assert!(!files.state().exists());
 }
 
 #[test]
