@@ -501,3 +501,18 @@ async fn a_failed_health_check_marks_the_restarted_units() {
     );
     assert!(sent(&mut remotes[4]).await.contains("curl -fsS"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_unit_name_from_an_edited_journal_never_reaches_the_host() {
+    let reports = [stale("h1", &["a.service"])];
+    let mut plan = plan(&reports, "1", 0);
+    plan.hosts[0].restart = vec!["a;reboot.service".into()];
+    let (h1, _remotes) = host(Script::default().probe(&stale("h1", &["a;reboot.service"])));
+    let run = run(&plan, vec![("h1", h1)], settings("0"), None).await;
+    assert_eq!(statuses(&run.outcome)[0].1, "restart_failed");
+    assert!(
+        !run.journal
+            .iter()
+            .any(|s| matches!(s, Step::Restarting { .. }))
+    );
+}

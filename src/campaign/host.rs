@@ -18,6 +18,7 @@ use super::plan::HostPlan;
 use super::remote::{As, run};
 use super::unit::{
     DAEMON_REEXEC, UnitState, fetch, journal_tail, parse_show, restart, show, tcp_connect,
+    valid_unit,
 };
 use crate::deploy::deploy_and_run;
 use crate::outcome::{Failure, HostResult};
@@ -224,7 +225,15 @@ impl<E: Exec> Host<'_, E> {
         };
         let mut todo = Vec::new();
         for unit in &plan.restart {
-            if stale.contains(unit) {
+            // The plan checked every name; one read back from an edited journal is
+            // checked again before it reaches a shell.
+            if !valid_unit(unit) {
+                let status = UnitStatus::RestartFailed {
+                    message: "not a valid systemd unit name: not sent to the host".into(),
+                    journal: Vec::new(),
+                };
+                progress.units.insert(unit.clone(), status);
+            } else if stale.contains(unit) {
                 todo.push(unit.clone());
             } else {
                 let status = UnitStatus::Skipped {
