@@ -157,6 +157,17 @@ check_done() { # tool round
         die "$1 left nginx or ssh stale in round $2: $(stale_units "$OUT/after-$1.$2.json" | tr '\n' ' ')"
 }
 
+# Ansible's ControlPersist masters outlive the play: their sshd sessions on the hosts would
+# still map the library the next staging replaces, and make ssh.service stale for patchgap's
+# next verification. Each master is asked to exit through its own socket.
+close_masters() {
+    local socket
+    for socket in "$OUT"/ansible-cp/*; do
+        [[ -S $socket ]] && ssh -O exit -o ControlPath="$socket" patchgap-bench >/dev/null 2>&1
+    done
+    return 0
+}
+
 timed() { # name round command... -> appends "round wall_s user_s sys_s maxrss_kib" to $OUT/name.times
     local name=$1 round=$2 start end rc=0
     shift 2
@@ -185,6 +196,7 @@ run_round() { # round
     ANSIBLE_SSH_CONTROL_PATH_DIR=$OUT/ansible-cp timed ansible "$r" "$VENV/bin/ansible-playbook" \
         -i "$INV" -f "$N" -e "batch=$BATCH" "$OUT/play.yml" ||
         die "the play failed in round $r; see $OUT/ansible.$r.out"
+    close_masters
     check_done ansible "$r"
 }
 
