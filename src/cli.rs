@@ -14,9 +14,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per run: boxing the larger arguments would buy nothing"
+)]
 pub enum Command {
     /// Audit this machine (no inventory) or every host of an inventory (`-i`).
     Audit(AuditArgs),
+    /// Merge the reports of a sharded audit (`audit --shard K/N`) into one fleet report.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,6 +62,39 @@ pub struct AuditArgs {
 
     #[command(flatten)]
     pub ssh: SshArgs,
+
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// Splitting one audit over several runners (a Kubernetes Indexed Job, a CI matrix).
+#[derive(Debug, Clone, Args, Default)]
+pub struct ShardArgs {
+    /// Audit only shard K of N of the selected hosts (K from 1; a host's shard depends only
+    /// on its name). `auto`: K (and N) from the job's environment: JOB_COMPLETION_INDEX
+    /// with --shard-count (Kubernetes), or CI_NODE_INDEX and CI_NODE_TOTAL (GitLab).
+    #[arg(long, value_name = "K/N|auto", requires = "inventories")]
+    pub shard: Option<String>,
+
+    /// The number of shards, for `--shard auto` in a Kubernetes Indexed Job (its
+    /// `completions`); alone, it implies `--shard auto`.
+    #[arg(long, value_name = "N", requires = "inventories")]
+    pub shard_count: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard reports (`audit --shard K/N --format json`), one per shard, any order.
+    #[arg(value_name = "SHARD.json", required = true)]
+    pub shards: Vec<PathBuf>,
+
+    /// Output format of the merged report.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+
+    /// Write the merged report to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// What the probe looks at; the same on this machine and on remote hosts.

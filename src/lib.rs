@@ -23,6 +23,7 @@ pub mod limit;
 pub mod open_files;
 pub mod outcome;
 pub mod report;
+pub mod shard;
 pub mod targets;
 pub mod transport;
 

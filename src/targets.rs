@@ -213,7 +213,9 @@ mod tests {
         let mut line: Vec<&std::ffi::OsStr> = vec!["patchgap".as_ref(), "audit".as_ref()];
         line.extend(args);
         let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(line).expect("command line");
-        let crate::cli::Command::Audit(audit) = cli.command;
+        let crate::cli::Command::Audit(audit) = cli.command else {
+            panic!("an audit command line");
+        };
         run_setup(&audit.ssh, &ProbeArgs::default(), None, None, env).expect("setup")
     }
 

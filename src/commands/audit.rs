@@ -14,9 +14,10 @@ use crate::fleet::audit_fleet;
 use crate::inventory::HostTarget;
 use crate::outcome::HostOutcome;
 use crate::report::{
-    ControllerInfo, FleetReport, Json, Progress, Render, Sink, Table, host_verdict, stdout_width,
-    verdict,
+    ControllerInfo, FleetReport, Json, Progress, Render, ShardInfo, Sink, Table, host_verdict,
+    stdout_width, verdict,
 };
+use crate::shard::Shard;
 use crate::targets::{LocalEnv, run_setup};
 use crate::{inventory, limit, open_files};
 
@@ -75,10 +76,30 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
     probe_options(&args.probe)?;
     let inventory = inventory::load(&args.inventories)?;
     let selection = limit::select(&inventory, args.limit.as_deref())?;
+    let shard = Shard::from_args(
+        args.shard.shard.as_deref(),
+        args.shard.shard_count,
+        |name| std::env::var(name).ok(),
+    )
+    .map_err(|e| UsageError(e.to_string()))?;
+    let selected = selection.hosts.len();
+    let (hosts, shard) = match shard {
+        None => (selection.hosts, None),
+        Some(shard) => {
+            let (hosts, positions) = shard.select(selection.hosts, |h| h.name.as_str());
+            let info = ShardInfo {
+                index: shard.index,
+                count: shard.count,
+                selected,
+                positions,
+            };
+            (hosts, Some(info))
+        }
+    };
     // The user's environment (HOME, USER) is read here once; fleet code never reads it.
     let env = LocalEnv::from_process();
     // In inventory order: audit_fleet returns one outcome per target, in target order.
-    let (outcomes, warnings) = audit_hosts(args, &selection.hosts, &env)?;
+    let (outcomes, warnings) = audit_hosts(args, &hosts, &env)?;
     let mut controller = ControllerInfo::new(started_at, now());
     controller.inventories = args
         .inventories
@@ -88,6 +109,7 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
     controller.limit = args.limit.clone();
     controller.skipped = selection.skipped;
     controller.warnings = warnings;
+    controller.shard = shard;
     let found = verdict(&outcomes);
     let report = FleetReport::new(controller, outcomes);
     let render = renderer(args, true);

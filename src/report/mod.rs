@@ -29,7 +29,7 @@ pub use aggregate::{
     FailedHost, FleetSummary, HostState, HostSummary, PackageSpread, failure_label, host_verdict,
     summarize, verdict,
 };
-pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport};
+pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport, ShardInfo};
 pub use json::Json;
 pub use policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
 pub use progress::Progress;

@@ -5,37 +5,7 @@ use super::*;
 use crate::deploy::probe_output::parse_probe_output;
 use crate::exit::Verdict;
 use crate::outcome::{Failure, HostOutcome, HostResult};
-use crate::test_reports::{clean, report_json, with_findings, with_one_service};
-
-fn audited(host: &str, report: patchgap_probe::Report, partial: bool) -> HostOutcome {
-    let probe = parse_probe_output(report_json(&report).as_bytes()).expect("valid report");
-    HostOutcome {
-        host: host.into(),
-        address: host.into(),
-        port: 22,
-        user: "root".into(),
-        elapsed_ms: 200,
-        result: HostResult::Audited {
-            partial,
-            report: Box::new(probe),
-        },
-    }
-}
-
-fn failed(host: &str, failure: Failure, message: &str) -> HostOutcome {
-    HostOutcome {
-        host: host.into(),
-        address: host.into(),
-        port: 22,
-        user: "root".into(),
-        elapsed_ms: 10_000,
-        result: HostResult::Failed {
-            failure,
-            message: message.into(),
-            stderr_tail: None,
-        },
-    }
-}
+use crate::test_reports::{audited, clean, failed, report_json, with_findings, with_one_service};
 
 fn fleet() -> Vec<HostOutcome> {
     vec![
