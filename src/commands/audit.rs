@@ -7,25 +7,25 @@ use patchgap_probe::host::now;
 use patchgap_probe::integrity::IntegrityOptions;
 use patchgap_probe::{IgnoreRules, Options, Roots};
 
-use crate::cli::{AuditArgs, Format, ProbeArgs};
+use super::outputs::{Plan, plan};
+use crate::cli::{AuditArgs, ProbeArgs};
 use crate::exit::{UsageError, Verdict};
 use crate::fleet::audit_fleet;
 use crate::outcome::HostOutcome;
-use crate::report::{
-    ControllerInfo, FleetReport, Json, Progress, Render, Sink, Table, host_verdict, stdout_width,
-    verdict,
-};
+use crate::report::{Audited, ControllerInfo, FleetReport, Progress, host_verdict, verdict};
 use crate::targets::{LocalEnv, fleet_options, ssh_target};
 use crate::transport::SshTarget;
 use crate::{inventory, limit, open_files};
 
 /// Runs `patchgap audit`.
 pub fn run(args: &AuditArgs) -> anyhow::Result<Verdict> {
-    if args.inventories.is_empty() {
-        audit_local(args)
+    let plan = plan(&args.output, args.probe.show_ignored)?;
+    let result = if args.inventories.is_empty() {
+        audit_local(args, &plan)
     } else {
-        audit_inventory(args)
-    }
+        audit_inventory(args, &plan)
+    };
+    plan.finish(result)
 }
 
 /// Probe options from the command line. A bad `--ignore` regex is the user's to fix.
@@ -42,32 +42,14 @@ fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
     })
 }
 
-/// The renderer of `--format`. A single host's tables wrap to the terminal even with
-/// `-o` (as they always have); a fleet's only when they go to stdout.
-fn renderer(args: &AuditArgs, fleet: bool) -> Box<dyn Render> {
-    match args.format {
-        Format::Json => Box::new(Json),
-        Format::Table => Box::new(Table {
-            width: if fleet && args.output.is_some() {
-                None
-            } else {
-                stdout_width()
-            },
-            show_ignored: args.probe.show_ignored,
-        }),
-    }
-}
-
 /// `patchgap audit` without an inventory: this machine.
-fn audit_local(args: &AuditArgs) -> anyhow::Result<Verdict> {
+fn audit_local(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     let report = patchgap_probe::collect(&probe_options(&args.probe)?);
-    let render = renderer(args, false);
-    Sink::new(args.output.as_deref()).write(|out| render.host(&report, out))?;
-    Ok(host_verdict(&report))
+    plan.deliver(Audited::Host(&report), host_verdict(&report))
 }
 
 /// `patchgap audit -i INVENTORY`: every selected host over SSH, then the fleet report.
-fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
+fn audit_inventory(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     let started_at = now();
     // Every argument is checked before any host is contacted: a bad one is the user's to
     // fix (exit 2), not a failure of each host.
@@ -93,9 +75,7 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
     controller.skipped = selection.skipped;
     let found = verdict(&outcomes);
     let report = FleetReport::new(controller, outcomes);
-    let render = renderer(args, true);
-    Sink::new(args.output.as_deref()).write(|out| render.fleet(&report, out))?;
-    Ok(found)
+    plan.deliver(Audited::Fleet(&report), found)
 }
 
 /// Audits `targets` over SSH with a progress bar on stderr; one outcome per target, in

@@ -3,6 +3,8 @@
 //! or the error, into the exit status.
 
 pub mod audit;
+mod outputs;
+pub mod report;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Verdict;
@@ -11,5 +13,6 @@ use crate::exit::Verdict;
 pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match cli.command {
         Command::Audit(args) => audit::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }

@@ -7,7 +7,7 @@ use crate::exit::Verdict;
 use crate::outcome::{Failure, HostOutcome, HostResult};
 use crate::test_reports::{clean, report_json, with_findings, with_one_service};
 
-fn audited(host: &str, report: patchgap_probe::Report, partial: bool) -> HostOutcome {
+pub(super) fn audited(host: &str, report: patchgap_probe::Report, partial: bool) -> HostOutcome {
     let probe = parse_probe_output(report_json(&report).as_bytes()).expect("valid report");
     HostOutcome {
         host: host.into(),
@@ -22,7 +22,7 @@ fn audited(host: &str, report: patchgap_probe::Report, partial: bool) -> HostOut
     }
 }
 
-fn failed(host: &str, failure: Failure, message: &str) -> HostOutcome {
+pub(super) fn failed(host: &str, failure: Failure, message: &str) -> HostOutcome {
     HostOutcome {
         host: host.into(),
         address: host.into(),
@@ -37,7 +37,7 @@ fn failed(host: &str, failure: Failure, message: &str) -> HostOutcome {
     }
 }
 
-fn fleet() -> Vec<HostOutcome> {
+pub(super) fn fleet() -> Vec<HostOutcome> {
     vec![
         audited("web1", with_findings("web1"), false),
         audited("web2", with_findings("web2"), true),
@@ -107,7 +107,8 @@ fn what_a_fleet_run_found() {
         verdict(&fleet()),
         Verdict {
             hosts_failed: 2,
-            hosts_with_findings: 3
+            hosts_with_findings: 3,
+            nagios: None
         }
     );
     let audited_only: Vec<HostOutcome> = fleet().into_iter().take(4).collect();
@@ -134,7 +135,7 @@ fn host_text(format: &dyn Render, report: &patchgap_probe::Report) -> String {
     String::from_utf8(out).expect("utf8")
 }
 
-fn fleet_report(outcomes: Vec<HostOutcome>) -> FleetReport {
+pub(super) fn fleet_report(outcomes: Vec<HostOutcome>) -> FleetReport {
     let mut report = FleetReport::new(ControllerInfo::new(100, 160), outcomes);
     // Pinned, so that a version bump does not change the snapshots.
     report.controller.version = "0.0.0-test".into();
