@@ -6,16 +6,14 @@
 //! string inert. Also the `-o` rules, the exit statuses and the errors for bad input.
 //! Python and its modules are required: a missing one fails the test.
 
-use std::path::{Path, PathBuf};
+#[path = "support/formats.rs"]
+mod formats;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
+use formats::{Outputs, case, column, data, has_row, metric, parse, rows, suite};
 use serde_json::Value;
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
 
 fn patchgap(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_patchgap"))
@@ -24,61 +22,17 @@ fn patchgap(args: &[&str]) -> Output {
         .expect("run patchgap")
 }
 
-/// Debian's python3, where python3-lxml and python3-prometheus-client install.
-const PYTHON: &str = "/usr/bin/python3";
-
-/// What the independent parser read from `file` in `mode`.
-fn parse(mode: &str, file: &Path) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/check_formats.py");
-    let mut command = Command::new(PYTHON);
-    command.arg(&script).arg(mode).arg(file);
-    if mode == "junit" {
-        command.arg(data("junit.xsd"));
-    }
-    let out = command.output().unwrap_or_else(|e| {
-        panic!("{PYTHON} is required (apt-get install python3 python3-lxml python3-prometheus-client): {e}")
-    });
-    assert!(
-        out.status.success(),
-        "{mode} check of {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the checker prints JSON")
-}
-
 /// Every format of a saved report, written with one `patchgap report` run.
 struct Rendered {
-    _dir: tempfile::TempDir,
-    files: Vec<(&'static str, PathBuf)>,
+    files: Outputs,
     status: Option<i32>,
 }
 
 impl Rendered {
     fn of(saved: &str) -> Rendered {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let files: Vec<(&'static str, PathBuf)> = [
-            ("csv", "findings.csv"),
-            ("csv-hosts", "hosts.csv"),
-            ("junit", "report.xml"),
-            ("openmetrics", "patchgap.prom"),
-            ("nagios", "status.nagios"),
-            ("json", "copy.json"),
-            ("table", "table.txt"),
-        ]
-        .into_iter()
-        .map(|(format, name)| (format, dir.path().join(name)))
-        .collect();
-        let saved = data(saved);
-        let mut args = vec!["report".to_string(), saved.display().to_string()];
-        for (format, path) in &files {
-            args.push("-o".into());
-            // Extensions where they name the format, FORMAT:FILE where none does.
-            args.push(match *format {
-                "csv-hosts" | "nagios" => format!("{format}:{}", path.display()),
-                _ => path.display().to_string(),
-            });
-        }
+        let files = Outputs::new();
+        let mut args = vec!["report".to_string(), data(saved).display().to_string()];
+        args.extend(files.args());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = patchgap(&args);
         assert!(out.stdout.is_empty(), "with -o only the files are written");
@@ -88,84 +42,30 @@ impl Rendered {
             String::from_utf8_lossy(&out.stderr)
         );
         Rendered {
-            _dir: dir,
             files,
             status: out.status.code(),
         }
     }
 
     fn file(&self, format: &str) -> &Path {
-        self.files
-            .iter()
-            .find(|(f, _)| *f == format)
-            .map(|(_, p)| p.as_path())
-            .expect("rendered")
+        self.files.file(format)
     }
-}
-
-fn rows(csv: &Value) -> Vec<Vec<String>> {
-    serde_json::from_value(csv["rows"].clone()).expect("rows of strings")
-}
-
-fn column(rows: &[Vec<String>], name: &str) -> usize {
-    rows[0]
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-}
-
-/// The sample (value) of `family` with these labels.
-fn metric(prom: &Value, family: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let family = prom["families"]
-        .as_array()?
-        .iter()
-        .find(|f| f["name"] == family)?;
-    family["samples"].as_array()?.iter().find_map(|s| {
-        labels
-            .iter()
-            .all(|(k, v)| s["labels"][*k] == *v)
-            .then(|| s["value"].as_f64())
-            .flatten()
-    })
-}
-
-fn suite<'a>(junit: &'a Value, name: &str) -> &'a Value {
-    junit["suites"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no testsuite {name}"))
-}
-
-fn case<'a>(suite: &'a Value, name: &str) -> &'a Value {
-    suite["cases"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no testcase {name}"))
 }
 
 #[test]
 fn every_format_of_a_saved_fleet_parses_and_shows_its_facts() {
     let r = Rendered::of("sample-fleet.json");
     assert_eq!(r.status, Some(4), "hosts failed: the audit's exit status");
-    for (format, path) in &r.files {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path).expect(format).permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "{format}");
-    }
+    r.files.assert_private();
 
     let findings = rows(&parse("csv", r.file("csv")));
-    let (host, owner, state) = (
-        column(&findings, "host"),
-        column(&findings, "owner"),
-        column(&findings, "state"),
-    );
-    assert!(
-        findings
-            .iter()
-            .any(|r| r[host] == "web1" && r[owner] == "nginx.service")
-    );
-    let failed: Vec<&Vec<String>> = findings.iter().filter(|r| r[state] == "failed").collect();
-    assert_eq!(failed.len(), 2, "one row per failed host");
+    assert!(has_row(
+        &findings,
+        &[("host", "web1"), ("owner", "nginx.service")]
+    ));
+    for failed in ["old1", "new1"] {
+        assert!(has_row(&findings, &[("host", failed), ("state", "failed")]));
+    }
     let hosts = rows(&parse("csv", r.file("csv-hosts")));
     assert_eq!(hosts.len(), 1 + 7, "every host, one row each");
     let boot = hosts.iter().find(|r| r[0] == "boot1").expect("boot1");

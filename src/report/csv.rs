@@ -129,22 +129,12 @@ fn row<'s>(writer: &mut Writer<'_>, cells: impl IntoIterator<Item = &'s str>) ->
         .map_err(io::Error::other)
 }
 
-fn findings_rows(outcome: &HostOutcome, writer: &mut Writer<'_>) -> io::Result<()> {
-    let state = state_word(outcome);
-    let report = match &outcome.result {
-        HostResult::Audited { report, .. } => report.report(),
-        HostResult::Failed {
-            failure, message, ..
-        } => {
-            let failure = super::aggregate::failure_label(*failure);
-            let mut cells = [""; 14];
-            cells[0] = &outcome.host;
-            cells[1] = state;
-            cells[12] = failure;
-            cells[13] = message;
-            return row(writer, cells);
-        }
-    };
+fn findings_rows(
+    outcome: &HostOutcome,
+    report: &Report,
+    state: &str,
+    writer: &mut Writer<'_>,
+) -> io::Result<()> {
     for process in &report.processes {
         let (kind, name) = owner(&process.owner);
         let pid = process.pid.to_string();
@@ -195,22 +185,12 @@ fn kernel_status(report: &Report) -> &'static str {
     }
 }
 
-fn hosts_row(outcome: &HostOutcome, writer: &mut Writer<'_>) -> io::Result<()> {
-    let state = state_word(outcome);
-    let report = match &outcome.result {
-        HostResult::Audited { report, .. } => report.report(),
-        HostResult::Failed {
-            failure, message, ..
-        } => {
-            let mut cells = [""; 15];
-            cells[0] = &outcome.host;
-            cells[1] = &outcome.address;
-            cells[2] = state;
-            cells[13] = super::aggregate::failure_label(*failure);
-            cells[14] = message;
-            return row(writer, cells);
-        }
-    };
+fn hosts_row(
+    outcome: &HostOutcome,
+    report: &Report,
+    state: &str,
+    writer: &mut Writer<'_>,
+) -> io::Result<()> {
     let actions = pending_actions(report);
     let count = |kind: ActionKind| {
         actions
@@ -257,6 +237,40 @@ fn hosts_row(outcome: &HostOutcome, writer: &mut Writer<'_>) -> io::Result<()> {
     )
 }
 
+/// The rows of one audited host, in one shape.
+type AuditedRows = fn(&HostOutcome, &Report, &str, &mut Writer<'_>) -> io::Result<()>;
+
+/// A header, then each host's rows: an audited host's from `audited`, a failed host's as
+/// one row holding its name, state and failure in the columns of those names.
+fn write_shape<const N: usize>(
+    report: &FleetReport,
+    header: [&str; N],
+    audited: AuditedRows,
+    writer: &mut Writer<'_>,
+) -> io::Result<()> {
+    row(writer, header)?;
+    for outcome in &report.hosts {
+        let state = state_word(outcome);
+        match &outcome.result {
+            HostResult::Audited { report, .. } => audited(outcome, report.report(), state, writer)?,
+            HostResult::Failed {
+                failure, message, ..
+            } => row(
+                writer,
+                header.map(|column| match column {
+                    "host" => outcome.host.as_str(),
+                    "address" => &outcome.address,
+                    "state" => state,
+                    "failure" => super::aggregate::failure_label(*failure),
+                    "message" => message,
+                    _ => "",
+                }),
+            )?,
+        }
+    }
+    Ok(())
+}
+
 impl Render for Csv {
     fn host(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         self.fleet(&host_as_fleet(report)?, out)
@@ -267,18 +281,8 @@ impl Render for Csv {
             .terminator(::csv::Terminator::CRLF)
             .from_writer(out);
         match self {
-            Csv::Findings => {
-                row(&mut writer, FINDINGS_HEADER)?;
-                for outcome in &report.hosts {
-                    findings_rows(outcome, &mut writer)?;
-                }
-            }
-            Csv::Hosts => {
-                row(&mut writer, HOSTS_HEADER)?;
-                for outcome in &report.hosts {
-                    hosts_row(outcome, &mut writer)?;
-                }
-            }
+            Csv::Findings => write_shape(report, FINDINGS_HEADER, findings_rows, &mut writer)?,
+            Csv::Hosts => write_shape(report, HOSTS_HEADER, hosts_row, &mut writer)?,
         }
         writer.flush()
     }
