@@ -216,3 +216,68 @@ fn hostile_junit_escapes_markup() {
         );
     }
 }
+
+/// 64 cases unless `PROPTEST_CASES` asks for another number.
+fn property_cases() -> proptest::test_runner::Config {
+    let mut config = proptest::test_runner::Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 64;
+    }
+    config
+}
+
+/// A fleet of one audited host and one failed host, both named `name`, the audited one's
+/// unit, comm and path `text`, the failed one's message `text`.
+fn fleet_with(name: &str, text: &str) -> FleetReport {
+    let mut report = with_findings("h");
+    report.processes[0].comm = text.into();
+    report.processes[0].findings[0].path = text.into();
+    report.actions.services[0].unit = text.into();
+    super::tests::fleet_report(vec![
+        super::tests::audited(name, report, false),
+        super::tests::failed(name, crate::outcome::Failure::Timeout, text),
+    ])
+}
+
+proptest::proptest! {
+    #![proptest_config(property_cases())]
+
+    /// Any host string comes back from the CSV as it was, behind a `'` where it would
+    /// start a formula, and no cell starts one.
+    #[test]
+    fn csv_cells_round_trip(name in "\\PC*", text in ".*") {
+        let csv = fleet_text(&Csv::Findings, &fleet_with(&name, &text));
+        let mut reader = ::csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+        let rows: Vec<::csv::StringRecord> =
+            reader.records().collect::<Result<_, _>>().expect("parses");
+        for cell in rows.iter().flatten() {
+            proptest::prop_assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']));
+        }
+        proptest::prop_assert_eq!(&rows[0][0], super::csv::neutralise(&name));
+        proptest::prop_assert_eq!(&rows[0][5], super::csv::neutralise(&text));
+        proptest::prop_assert_eq!(&rows[0][6], super::csv::neutralise(&text));
+        proptest::prop_assert_eq!(&rows[rows.len() - 1][13], super::csv::neutralise(&text));
+    }
+
+    /// Whatever the strings, Nagios output is one status line with one `|`, then one line
+    /// per host, and the metrics file has only samples and comments.
+    #[test]
+    fn nagios_and_metrics_keep_their_lines(name in ".*", text in ".*") {
+        let fleet = fleet_with(&name, &text);
+        let nagios = fleet_text(&NAGIOS, &fleet);
+        let lines: Vec<&str> = nagios.lines().collect();
+        proptest::prop_assert_eq!(lines.len(), 3, "{:?}", nagios);
+        proptest::prop_assert_eq!(nagios.matches('|').count(), 1);
+        proptest::prop_assert!(!nagios.contains(|c: char| c.is_control() && c != '\n'));
+        let metrics = fleet_text(&OpenMetrics, &fleet);
+        for line in metrics.lines() {
+            proptest::prop_assert!(
+                line.starts_with("# HELP patchgap_")
+                    || line.starts_with("# TYPE patchgap_")
+                    || line.starts_with("patchgap_"),
+                "{:?}", line
+            );
+        }
+        proptest::prop_assert!(!metrics.contains('\r'));
+    }
+}
