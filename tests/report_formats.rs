@@ -349,3 +349,40 @@ fn output_rules() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/dir/fleet.xml"));
     assert!(written.exists(), "the other output was written");
 }
+
+#[test]
+fn a_local_audit_writes_every_format_at_once() {
+    let files = Outputs::new();
+    let mut args = vec!["audit".to_string()];
+    args.extend(files.args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = patchgap(&args);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    files.assert_private();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(files.file("json")).expect("json")).expect("JSON");
+    let hostname = report["host"]["hostname"].as_str().expect("a probe report");
+    let junit = parse("junit", files.file("junit"));
+    assert_eq!(
+        case(suite(&junit, hostname), "reachability")["status"],
+        "passed"
+    );
+    let prom = parse("prom", files.file("openmetrics"));
+    assert_eq!(
+        metric(&prom, "patchgap_audit_success", &[("host", hostname)]),
+        Some(1.0)
+    );
+    let hosts = rows(&parse("csv", files.file("csv-hosts")));
+    assert!(has_row(
+        &hosts,
+        &[("host", hostname), ("address", "localhost")]
+    ));
+    parse("csv", files.file("csv"));
+    let nagios = parse("nagios", files.file("nagios"));
+    assert_eq!(nagios["perfdata"]["hosts"]["value"], 1.0);
+}
