@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::report::LimitSpec;
+
 /// Find the processes still running code that an upgrade replaced, and the hosts that
 /// wait for a reboot: on this machine, or on every host of an inventory over SSH.
 #[derive(Debug, Parser)]
@@ -23,6 +25,9 @@ pub enum Command {
     Audit(AuditArgs),
     /// Merge the reports of a sharded audit (`audit --shard K/N`) into one fleet report.
     Merge(MergeArgs),
+    /// Render a saved JSON report (a fleet report or one probe report) in any format,
+    /// touching no host.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,6 +36,54 @@ pub enum Format {
     Table,
     /// The versioned JSON report (see docs/report-format.md).
     Json,
+    /// One CSV row per host x stale process x file (docs/formats.md).
+    Csv,
+    /// One CSV row per host.
+    CsvHosts,
+    /// JUnit XML: a testsuite per host, a testcase per check.
+    Junit,
+    /// A Nagios/Icinga plugin's status line and perfdata; the exit status follows it.
+    Nagios,
+    /// Gauges for node_exporter's textfile collector (Prometheus text format).
+    Openmetrics,
+}
+
+/// Where the report goes and in which formats; the same for `audit` and `report`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Format on stdout, or of `-o -`.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Write the report to FILE (atomically, mode 0600), in the format its extension
+    /// names (.json .csv .xml .prom .txt) or FORMAT:FILE; repeatable. `-` is stdout.
+    /// With -o, only the outputs named are written.
+    #[arg(short = 'o', long = "output", value_name = "[FORMAT:]FILE")]
+    pub outputs: Vec<PathBuf>,
+
+    /// Nagios: counts at which the status is WARNING, e.g. services=1,reboot=1,unreachable=1
+    /// (the default); `KEY=off` never warns.
+    #[arg(long, value_name = "KEY=N,...")]
+    pub warning: Option<LimitSpec>,
+
+    /// Nagios: counts at which the status is CRITICAL, e.g. services=10,unreachable=1
+    /// (none by default).
+    #[arg(long, value_name = "KEY=N,...")]
+    pub critical: Option<LimitSpec>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report saved with `--format json`: a fleet report or one host's probe report.
+    #[arg(value_name = "SAVED.json")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// List the findings that ignore rules matched (tables).
+    #[arg(long)]
+    pub show_ignored: bool,
 }
 
 #[derive(Debug, Args)]
@@ -45,13 +98,8 @@ pub struct AuditArgs {
     #[arg(short = 'l', long, value_name = "PATTERN")]
     pub limit: Option<String>,
 
-    /// Output format on stdout (or in the `-o` file).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-
-    /// Write the report to FILE (atomically) instead of stdout.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Hide progress and hints on stderr.
     #[arg(short, long)]
@@ -84,17 +132,12 @@ pub struct ShardArgs {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// The shard reports (`audit --shard K/N --format json`), one per shard, any order.
+    /// The shard reports (`audit --shard K/N -o FILE.json`), one per shard, any order.
     #[arg(value_name = "SHARD.json", required = true)]
     pub shards: Vec<PathBuf>,
 
-    /// Output format of the merged report.
-    #[arg(long, value_enum, default_value_t = Format::Json)]
-    pub format: Format,
-
-    /// Write the merged report to FILE (atomically) instead of stdout.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// What the probe looks at; the same on this machine and on remote hosts.

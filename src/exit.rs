@@ -3,6 +3,7 @@
 //! [`status`] turns either into the status. Nothing else decides an exit code.
 
 use crate::limit::LimitError;
+use crate::report::NagiosStatus;
 
 /// What a run ends with. The numbers are a stable interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,32 @@ pub struct Verdict {
     pub hosts_failed: usize,
     /// Audited hosts waiting for a restart, a reboot or with integrity findings.
     pub hosts_with_findings: usize,
+    /// Set when stdout got `--format nagios`: the status is then the plugin's.
+    pub nagios: Option<NagiosStatus>,
+}
+
+/// An error of a run whose stdout is a Nagios plugin's output: UNKNOWN (3), whatever the
+/// error, since the monitoring system reads the status as the check's result.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct PluginError(pub anyhow::Error);
+
+/// The exit status of a finished command as a number: the plugin's when stdout got the
+/// Nagios format (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), else [`status`]'s.
+pub fn code(result: &anyhow::Result<Verdict>) -> u8 {
+    match result {
+        Ok(Verdict {
+            nagios: Some(plugin),
+            ..
+        }) => match plugin {
+            NagiosStatus::Ok => 0,
+            NagiosStatus::Warning => 1,
+            NagiosStatus::Critical => 2,
+            NagiosStatus::Unknown => 3,
+        },
+        Err(e) if e.downcast_ref::<PluginError>().is_some() => 3,
+        _ => status(result).code(),
+    }
 }
 
 /// The status of a finished command: a failed host wins over findings, findings over
@@ -70,7 +97,28 @@ mod tests {
         Ok(Verdict {
             hosts_failed,
             hosts_with_findings,
+            nagios: None,
         })
+    }
+
+    #[test]
+    fn a_nagios_run_exits_with_the_plugin_status() {
+        let plugin = |status| {
+            Ok(Verdict {
+                hosts_failed: 1,
+                hosts_with_findings: 1,
+                nagios: Some(status),
+            })
+        };
+        assert_eq!(code(&plugin(NagiosStatus::Ok)), 0);
+        assert_eq!(code(&plugin(NagiosStatus::Warning)), 1);
+        assert_eq!(code(&plugin(NagiosStatus::Critical)), 2);
+        assert_eq!(code(&plugin(NagiosStatus::Unknown)), 3);
+        let usage = anyhow::Error::new(UsageError("--warning: bad".into()));
+        assert_eq!(code(&Err(usage)), 2, "not a plugin run: a usage error");
+        let failed = anyhow::Error::new(PluginError(anyhow::anyhow!("unreadable")));
+        assert_eq!(code(&Err(failed)), 3, "a plugin run that failed is UNKNOWN");
+        assert_eq!(code(&verdict(1, 0)), 4, "without nagios: the usual table");
     }
 
     #[test]

@@ -7,9 +7,10 @@ One host's journey, file by file: `inventory/` (YAML, `--limit` in `limit.rs`) �
 apart; the run's options and setup warnings; the only reader of the user's environment) →
 `fleet/` (bounded fan-out, [`outcome::FleetEvent`]s) → `transport/` (the `Connector` and
 `Exec` seam; russh behind it) → `deploy/` (upload, run, [`deploy::probe_output`] validates
-what the probe printed) → [`outcome::HostOutcome`] → `report/` (document, figures, table or
-JSON, stdout or file, progress) → `commands/audit.rs` (the wiring) → `exit.rs` (the
-status). `open_files.rs` sizes `--forks` to the open-files limit.
+what the probe printed) → [`outcome::HostOutcome`] → `report/` (document, figures, one
+renderer per format, the `-o` outputs, stdout or file, progress) → `commands/audit.rs` (the
+wiring; `commands/report.rs` renders a saved report) → `exit.rs` (the status).
+`open_files.rs` sizes `--forks` to the open-files limit.
 */
 
 pub mod cli;

@@ -7,15 +7,15 @@ use patchgap_probe::host::now;
 use patchgap_probe::integrity::IntegrityOptions;
 use patchgap_probe::{IgnoreRules, Options, Roots};
 
-use crate::cli::{AuditArgs, Format, ProbeArgs};
+use super::outputs::{Plan, plan};
+use crate::cli::{AuditArgs, ProbeArgs};
 use crate::exit::{UsageError, Verdict};
 use crate::fleet::Target;
 use crate::fleet::audit_fleet;
 use crate::inventory::HostTarget;
 use crate::outcome::HostOutcome;
 use crate::report::{
-    ControllerInfo, FleetReport, Json, Progress, Render, ShardInfo, Sink, Table, host_verdict,
-    stdout_width, verdict,
+    Audited, ControllerInfo, FleetReport, Progress, ShardInfo, host_verdict, verdict,
 };
 use crate::shard::Shard;
 use crate::targets::{LocalEnv, run_setup};
@@ -23,11 +23,13 @@ use crate::{inventory, limit, open_files};
 
 /// Runs `patchgap audit`.
 pub fn run(args: &AuditArgs) -> anyhow::Result<Verdict> {
-    if args.inventories.is_empty() {
-        audit_local(args)
+    let plan = plan(&args.output, args.probe.show_ignored)?;
+    let result = if args.inventories.is_empty() {
+        audit_local(args, &plan)
     } else {
-        audit_inventory(args)
-    }
+        audit_inventory(args, &plan)
+    };
+    plan.finish(result)
 }
 
 /// Probe options from the command line. A bad `--ignore` regex is the user's to fix.
@@ -44,32 +46,14 @@ fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
     })
 }
 
-/// The renderer of `--format`. A single host's tables wrap to the terminal even with
-/// `-o` (as they always have); a fleet's only when they go to stdout.
-fn renderer(args: &AuditArgs, fleet: bool) -> Box<dyn Render> {
-    match args.format {
-        Format::Json => Box::new(Json),
-        Format::Table => Box::new(Table {
-            width: if fleet && args.output.is_some() {
-                None
-            } else {
-                stdout_width()
-            },
-            show_ignored: args.probe.show_ignored,
-        }),
-    }
-}
-
 /// `patchgap audit` without an inventory: this machine.
-fn audit_local(args: &AuditArgs) -> anyhow::Result<Verdict> {
+fn audit_local(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     let report = patchgap_probe::collect(&probe_options(&args.probe)?);
-    let render = renderer(args, false);
-    Sink::new(args.output.as_deref()).write(|out| render.host(&report, out))?;
-    Ok(host_verdict(&report))
+    plan.deliver(Audited::Host(&report), host_verdict(&report))
 }
 
 /// `patchgap audit -i INVENTORY`: every selected host over SSH, then the fleet report.
-fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
+fn audit_inventory(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     let started_at = now();
     // Every argument is checked before any host is contacted: a bad one is the user's to
     // fix (exit 2), not a failure of each host.
@@ -112,9 +96,7 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
     controller.shard = shard;
     let found = verdict(&outcomes);
     let report = FleetReport::new(controller, outcomes);
-    let render = renderer(args, true);
-    Sink::new(args.output.as_deref()).write(|out| render.fleet(&report, out))?;
-    Ok(found)
+    plan.deliver(Audited::Fleet(&report), found)
 }
 
 /// Audits `hosts` over SSH with a progress bar on stderr: one outcome per host, in

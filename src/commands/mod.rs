@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod merge;
+mod outputs;
+pub mod report;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Verdict;
@@ -13,5 +15,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match cli.command {
         Command::Audit(args) => audit::run(&args),
         Command::Merge(args) => merge::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }

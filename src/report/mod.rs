@@ -1,5 +1,6 @@
 //! Everything patchgap shows or writes: the fleet document, the figures aggregated from it,
-//! one renderer per format behind [`Render`] (table, JSON), the sinks the bytes go to
+//! one renderer per format behind [`Render`] (table, JSON, CSV, JUnit, Nagios,
+//! OpenMetrics), the outputs of a run (`-o`, [`write_outputs`]), the sinks the bytes go to
 //! (stdout, or a file replaced atomically), the sanitiser every host-supplied string passes
 //! before a terminal, and the progress bar fed by the fleet's events. Only this module (and
 //! `main`, for the final error) prints.
@@ -7,9 +8,14 @@
 mod actions;
 mod aggregate;
 pub mod atomic;
+mod csv;
 mod document;
 mod host_table;
 mod json;
+mod junit;
+mod nagios;
+mod openmetrics;
+mod outputs;
 mod policy_outcome;
 mod progress;
 mod render;
@@ -18,6 +24,10 @@ mod sink;
 mod table;
 mod text;
 
+#[cfg(test)]
+mod format_tests;
+#[cfg(test)]
+mod hostile;
 #[cfg(test)]
 mod tests;
 
@@ -29,10 +39,18 @@ pub use aggregate::{
     FailedHost, FleetSummary, HostState, HostSummary, PackageSpread, failure_label, host_verdict,
     summarize, verdict,
 };
+pub use csv::Csv;
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport, ShardInfo};
 pub use json::Json;
+pub use junit::Junit;
+pub use nagios::{LimitSpec, LimitSpecError, Nagios, NagiosStatus, Thresholds, nagios_status};
+pub use openmetrics::OpenMetrics;
+pub use outputs::{
+    Audited, Output, OutputSpecError, OutputsFailed, RenderOptions, Target, plan_outputs,
+    stdout_format, write_outputs,
+};
 pub use policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
 pub use progress::Progress;
-pub use render::Render;
+pub use render::{Render, host_as_fleet};
 pub use sink::Sink;
 pub use table::{Table, stdout_width};

@@ -7,7 +7,7 @@ use crate::exit::Verdict;
 use crate::outcome::{Failure, HostOutcome, HostResult};
 use crate::test_reports::{audited, clean, failed, report_json, with_findings, with_one_service};
 
-fn fleet() -> Vec<HostOutcome> {
+pub(super) fn fleet() -> Vec<HostOutcome> {
     vec![
         audited("web1", with_findings("web1"), false),
         audited("web2", with_findings("web2"), true),
@@ -77,7 +77,8 @@ fn what_a_fleet_run_found() {
         verdict(&fleet()),
         Verdict {
             hosts_failed: 2,
-            hosts_with_findings: 3
+            hosts_with_findings: 3,
+            nagios: None
         }
     );
     let audited_only: Vec<HostOutcome> = fleet().into_iter().take(4).collect();
@@ -104,7 +105,7 @@ fn host_text(format: &dyn Render, report: &patchgap_probe::Report) -> String {
     String::from_utf8(out).expect("utf8")
 }
 
-fn fleet_report(outcomes: Vec<HostOutcome>) -> FleetReport {
+pub(super) fn fleet_report(outcomes: Vec<HostOutcome>) -> FleetReport {
     let mut report = FleetReport::new(ControllerInfo::new(100, 160), outcomes);
     // Pinned, so that a version bump does not change the snapshots.
     report.controller.version = "0.0.0-test".into();
