@@ -25,6 +25,8 @@ pub enum Format {
     Table,
     /// The versioned JSON report (see docs/report-format.md).
     Json,
+    /// One self-contained HTML page (tables, charts; no network request).
+    Html,
 }
 
 #[derive(Debug, Args)]

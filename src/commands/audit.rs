@@ -12,8 +12,8 @@ use crate::exit::{UsageError, Verdict};
 use crate::fleet::audit_fleet;
 use crate::outcome::HostOutcome;
 use crate::report::{
-    ControllerInfo, FleetReport, Json, Progress, Render, Sink, Table, host_verdict, stdout_width,
-    verdict,
+    ControllerInfo, FleetReport, Html, Json, Progress, Render, Sink, Table, host_verdict,
+    stdout_width, verdict,
 };
 use crate::targets::{LocalEnv, fleet_options, ssh_target};
 use crate::transport::SshTarget;
@@ -47,6 +47,7 @@ fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
 fn renderer(args: &AuditArgs, fleet: bool) -> Box<dyn Render> {
     match args.format {
         Format::Json => Box::new(Json),
+        Format::Html => Box::new(Html),
         Format::Table => Box::new(Table {
             width: if fleet && args.output.is_some() {
                 None

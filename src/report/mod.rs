@@ -1,5 +1,5 @@
 //! Everything patchgap shows or writes: the fleet document, the figures aggregated from it,
-//! one renderer per format behind [`Render`] (table, JSON), the sinks the bytes go to
+//! one renderer per format behind [`Render`] (table, JSON, HTML), the sinks the bytes go to
 //! (stdout, or a file replaced atomically), the sanitiser every host-supplied string passes
 //! before a terminal, and the progress bar fed by the fleet's events. Only this module (and
 //! `main`, for the final error) prints.
@@ -9,6 +9,7 @@ mod aggregate;
 pub mod atomic;
 mod document;
 mod host_table;
+mod html;
 mod json;
 mod policy_outcome;
 mod progress;
@@ -30,6 +31,7 @@ pub use aggregate::{
     summarize, verdict,
 };
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport};
+pub use html::Html;
 pub use json::Json;
 pub use policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
 pub use progress::{Progress, Tally};
