@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Reads an HTML page on stdin with Python's html.parser (a parser independent of the
 template engine that wrote it) and prints what tests/report_html_browser.rs checks, as JSON:
-every element's tag and attributes, the text between tags, the scripts and style sheets,
-and each data table's body rows.
+every element's tag and attributes, each run of text between tags with the element it is
+in, the scripts and style sheets, and each data table's body rows.
 
 Character references in text are decoded here, as a browser does: html.unescape would drop
 references to control characters (`&#x1B;`), which HTML keeps."""
@@ -20,7 +20,7 @@ class Page(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=False)
         self.elements = []  # [tag, {attr: value}]
-        self.texts = []     # text chunks outside script and style
+        self.texts = []     # [parent tag, text] outside script and style
         self.scripts = []   # {"attrs": {...}, "text": "..."}
         self.styles = []
         self.tables = {}    # id -> [{"hidden": bool, "cells": [text, ...]}]
@@ -77,9 +77,9 @@ class Page(HTMLParser):
             self.styles[-1] += data
         else:
             if self.joined:
-                self.texts[-1] += data
+                self.texts[-1][1] += data
             else:
-                self.texts.append(data)
+                self.texts.append([top, data])
             self.joined = True
             if self.cell is not None and self.row is not None:
                 self.row["cells"][-1] += data

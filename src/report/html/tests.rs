@@ -135,7 +135,10 @@ fn a_local_audit_is_a_fleet_of_one() {
     let mut out = Vec::new();
     Html.host(&report, &mut out).expect("render");
     let page = String::from_utf8(out).expect("utf-8");
-    assert!(page.contains("<td>laptop</td><td>localhost</td>"), "{page}");
+    assert!(
+        page.contains("<td>laptop</td><td><bdi>localhost</bdi></td>"),
+        "{page}"
+    );
     assert!(page.contains("postgresql@15-main.service"));
     assert!(page.contains("2026-11-28 12:00 UTC"), "the scan's own time");
 }
@@ -146,9 +149,9 @@ fn the_policy_banner_shows_only_with_a_policy() {
     assert!(!page(&report).contains("id=\"policy\""));
     report.policy = Some(policy());
     let page = page(&report);
-    assert!(
-        page.contains(r#"<div class="banner fail" role="status">Policy policy.yaml: fail</div>"#)
-    );
+    assert!(page.contains(
+        r#"<div class="banner fail" role="status">Policy <bdi>policy.yaml</bdi>: fail</div>"#
+    ));
     assert!(page.contains("<td>max-stale-age</td>"));
 }
 
@@ -184,5 +187,5 @@ fn service_ages_and_dates_come_from_the_report() {
     let counts: Vec<u64> = view.age_chart.columns.iter().map(|c| c.count).collect();
     assert_eq!(counts, [1, 1, 0, 1, 1]);
     assert_eq!(view.packages[0].name, "libssl3");
-    assert_eq!(view.packages[0].versions, "3.0.15-1");
+    assert_eq!(view.packages[0].versions, ["3.0.15-1"]);
 }

@@ -43,9 +43,9 @@ pub struct Meta {
     pub version: String,
     pub started: String,
     pub finished: String,
-    pub inventories: String,
+    pub inventories: Vec<String>,
     pub limit: Option<String>,
-    pub skipped: String,
+    pub skipped: Vec<String>,
 }
 
 /// A headline figure. `tone` is a fixed CSS class: `ok`, `warn`, `bad` or `none`.
@@ -66,7 +66,7 @@ pub struct StateRow {
 #[derive(Debug)]
 pub struct HostRow {
     pub host: String,
-    pub address: String,
+    pub address: Address,
     pub state: &'static str,
     pub tone: &'static str,
     pub stale_processes: Option<usize>,
@@ -137,9 +137,9 @@ fn meta(report: &FleetReport) -> Meta {
         version: c.version.clone(),
         started: date(c.started_at),
         finished: date(c.finished_at),
-        inventories: c.inventories.join(", "),
+        inventories: c.inventories.clone(),
         limit: c.limit.clone(),
-        skipped: c.skipped.join(", "),
+        skipped: c.skipped.clone(),
     }
 }
 
@@ -228,11 +228,18 @@ fn host_rows(report: &FleetReport, summary: &FleetSummary) -> Vec<HostRow> {
         .collect()
 }
 
-/// `address:port`, or the address alone for a local audit (port 0).
-fn address(address: &str, port: u16) -> String {
-    match port {
-        0 => address.to_string(),
-        port => format!("{address}:{port}"),
+/// Where a host was reached: its address (the host's or inventory's string, shown
+/// isolated) and port, none for a local audit.
+#[derive(Debug, Default)]
+pub struct Address {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+fn address(address: &str, port: u16) -> Address {
+    Address {
+        host: address.to_string(),
+        port: (port != 0).then_some(port),
     }
 }
 

@@ -11,7 +11,7 @@ use super::address;
 #[derive(Debug)]
 pub struct FailedRow {
     pub host: String,
-    pub address: String,
+    pub address: super::Address,
     pub failure: &'static str,
     pub message: String,
     pub stderr_tail: Option<String>,

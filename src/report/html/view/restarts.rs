@@ -15,8 +15,8 @@ use crate::report::aggregate::FleetSummary;
 pub struct ServiceRow {
     pub host: String,
     pub unit: String,
-    pub packages: String,
-    pub pids: String,
+    pub packages: Vec<String>,
+    pub processes: Vec<Process>,
     pub since: Option<Since>,
     pub refused: bool,
 }
@@ -38,14 +38,21 @@ pub struct OtherRow {
     pub host: String,
     pub kind: &'static str,
     pub name: String,
-    pub packages: String,
-    pub pids: String,
+    pub packages: Vec<String>,
+    pub processes: Vec<Process>,
+}
+
+/// A process behind a restart, with its command name when the report has it.
+#[derive(Debug)]
+pub struct Process {
+    pub pid: u32,
+    pub comm: Option<String>,
 }
 
 #[derive(Debug)]
 pub struct PackageRow {
     pub name: String,
-    pub versions: String,
+    pub versions: Vec<String>,
     pub hosts: usize,
     pub services: usize,
     pub processes: u64,
@@ -65,7 +72,10 @@ pub struct IntegrityRow {
     pub host: String,
     pub path: String,
     pub package: String,
-    pub problem: String,
+    /// What is wrong, in our words.
+    pub problem: &'static str,
+    /// The host's own words about it (an unreadable file's error), or the PIDs using it.
+    pub detail: Option<String>,
     pub conffile: bool,
     pub severity: &'static str,
 }
@@ -92,8 +102,8 @@ pub fn service_rows(audited: &[(&str, &Report)]) -> Vec<ServiceRow> {
             rows.push(ServiceRow {
                 host: host.to_string(),
                 unit: service.unit.clone(),
-                packages: service.packages.join(", "),
-                pids: processes(report, &service.pids),
+                packages: service.packages.clone(),
+                processes: processes(report, &service.pids),
                 since,
                 refused: service.restart_refused,
             });
@@ -120,24 +130,24 @@ pub fn other_rows(summary: &FleetSummary, audited: &[(&str, &Report)]) -> Vec<Ot
                         ActionKind::Other | ActionKind::Service => "process: restart it",
                     },
                     name: a.name.clone(),
-                    packages: a.packages.join(", "),
-                    pids: processes(report, &a.pids),
+                    packages: a.packages.clone(),
+                    processes: processes(report, &a.pids),
                 })
         })
         .collect()
 }
 
-/// `100 nginx, 101 nginx`: each PID with its command name, when the report has it.
-fn processes(report: &Report, pids: &[u32]) -> String {
+fn processes(report: &Report, pids: &[u32]) -> Vec<Process> {
     pids.iter()
-        .map(
-            |pid| match report.processes.iter().find(|p| p.pid == *pid) {
-                Some(p) => format!("{pid} {}", p.comm),
-                None => pid.to_string(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join(", ")
+        .map(|pid| Process {
+            pid: *pid,
+            comm: report
+                .processes
+                .iter()
+                .find(|p| p.pid == *pid)
+                .map(|p| p.comm.clone()),
+        })
+        .collect()
 }
 
 fn join_pids(pids: &[u32]) -> String {
@@ -165,7 +175,7 @@ pub fn package_rows(summary: &FleetSummary, audited: &[(&str, &Report)]) -> Vec<
             name: p.name.clone(),
             versions: versions
                 .get(p.name.as_str())
-                .map(|v| v.iter().copied().collect::<Vec<_>>().join(", "))
+                .map(|v| v.iter().map(|v| v.to_string()).collect())
                 .unwrap_or_default(),
             hosts: p.hosts,
             services: p.services,
@@ -204,13 +214,16 @@ pub fn integrity_rows(audited: &[(&str, &Report)]) -> Vec<IntegrityRow> {
                 host: host.to_string(),
                 path: f.path.clone(),
                 package: f.package.clone(),
-                problem: match &f.problem {
-                    Problem::Changed { .. } => "changed".to_string(),
-                    Problem::ModifiedInUse { pids, .. } => {
-                        format!("changed, in use by PID {}", join_pids(pids))
-                    }
-                    Problem::Missing => "missing".to_string(),
-                    Problem::Unreadable { error } => format!("unreadable: {error}"),
+                problem: match f.problem {
+                    Problem::Changed { .. } => "changed",
+                    Problem::ModifiedInUse { .. } => "changed, in use",
+                    Problem::Missing => "missing",
+                    Problem::Unreadable { .. } => "unreadable",
+                },
+                detail: match &f.problem {
+                    Problem::ModifiedInUse { pids, .. } => Some(format!("PID {}", join_pids(pids))),
+                    Problem::Unreadable { error } => Some(error.clone()),
+                    Problem::Changed { .. } | Problem::Missing => None,
                 },
                 conffile: f.conffile,
                 severity: match f.severity {
