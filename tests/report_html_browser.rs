@@ -513,6 +513,15 @@ fn the_fleet_page_shows_every_section_in_chromium() {
         !filters.is_empty() && filters.iter().all(|i| i.get("hidden").is_none()),
         "the script shows the filters"
     );
+    let tables: Vec<&str> = attrs(&dom, "table")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    let filtered: Vec<&str> = filters
+        .iter()
+        .filter_map(|i| i["data-table"].as_str())
+        .collect();
+    assert_eq!(tables, filtered, "a filter box per table");
     assert_eq!(
         column(&dom, "t-hosts", 0),
         ["web1", "mon1", "app1", "db1", "old1"]
