@@ -40,6 +40,8 @@ pub enum Format {
     Csv,
     /// One CSV row per host.
     CsvHosts,
+    /// One self-contained HTML page (tables, charts; no network request).
+    Html,
     /// JUnit XML: a testsuite per host, a testcase per check.
     Junit,
     /// A Nagios/Icinga plugin's status line and perfdata; the exit status follows it.
@@ -56,7 +58,7 @@ pub struct OutputArgs {
     pub format: Format,
 
     /// Write the report to FILE (atomically, mode 0600), in the format its extension
-    /// names (.json .csv .xml .prom .txt) or FORMAT:FILE; repeatable. `-` is stdout.
+    /// names (.json .csv .html .xml .prom .txt) or FORMAT:FILE; repeatable. `-` is stdout.
     /// With -o, only the outputs named are written.
     #[arg(short = 'o', long = "output", value_name = "[FORMAT:]FILE")]
     pub outputs: Vec<PathBuf>,

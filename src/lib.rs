@@ -29,4 +29,6 @@ pub mod targets;
 pub mod transport;
 
 #[cfg(test)]
+mod test_outcomes;
+#[cfg(test)]
 mod test_reports;

@@ -6,9 +6,6 @@ use patchgap_probe::report::{
 };
 use patchgap_probe::{Report, SCHEMA_VERSION};
 
-use crate::deploy::probe_output::parse_probe_output;
-use crate::outcome::{Failure, HostOutcome, HostResult};
-
 /// A host with nothing pending.
 pub fn clean(hostname: &str) -> Report {
     Report {
@@ -32,7 +29,7 @@ pub fn clean(hostname: &str) -> Report {
     }
 }
 
-fn process(pid: u32, comm: &str, unit: &str, library: &str, package: &str) -> StaleProcess {
+pub fn process(pid: u32, comm: &str, unit: &str, library: &str, package: &str) -> StaleProcess {
     StaleProcess {
         pid,
         ppid: 1,
@@ -52,7 +49,7 @@ fn process(pid: u32, comm: &str, unit: &str, library: &str, package: &str) -> St
     }
 }
 
-fn package(name: &str, processes: u32) -> PackageChange {
+pub fn package(name: &str, processes: u32) -> PackageChange {
     PackageChange {
         context: "host".into(),
         name: name.into(),
@@ -63,7 +60,7 @@ fn package(name: &str, processes: u32) -> PackageChange {
     }
 }
 
-fn service(unit: &str, pids: Vec<u32>, packages: &[&str], refused: bool) -> ServiceAction {
+pub fn service(unit: &str, pids: Vec<u32>, packages: &[&str], refused: bool) -> ServiceAction {
     ServiceAction {
         unit: unit.into(),
         pids,
@@ -138,36 +135,4 @@ pub fn with_one_service(hostname: &str) -> Report {
 
 pub fn report_json(report: &Report) -> String {
     serde_json::to_string(report).expect("a report serializes")
-}
-
-/// A host audited with `report`, as the fleet records it.
-pub fn audited(host: &str, report: Report, partial: bool) -> HostOutcome {
-    let probe = parse_probe_output(report_json(&report).as_bytes()).expect("valid report");
-    HostOutcome {
-        host: host.into(),
-        address: host.into(),
-        port: 22,
-        user: "root".into(),
-        elapsed_ms: 200,
-        result: HostResult::Audited {
-            partial,
-            report: Box::new(probe),
-        },
-    }
-}
-
-/// A host that could not be audited.
-pub fn failed(host: &str, failure: Failure, message: &str) -> HostOutcome {
-    HostOutcome {
-        host: host.into(),
-        address: host.into(),
-        port: 22,
-        user: "root".into(),
-        elapsed_ms: 10_000,
-        result: HostResult::Failed {
-            failure,
-            message: message.into(),
-            stderr_tail: None,
-        },
-    }
 }

@@ -234,8 +234,8 @@ fn fleet_with(name: &str, text: &str) -> FleetReport {
     report.processes[0].findings[0].path = text.into();
     report.actions.services[0].unit = text.into();
     super::tests::fleet_report(vec![
-        crate::test_reports::audited(name, report, false),
-        crate::test_reports::failed(name, crate::outcome::Failure::Timeout, text),
+        crate::test_outcomes::audited(name, report, false),
+        crate::test_outcomes::failed(name, crate::outcome::Failure::Timeout, text),
     ])
 }
 

@@ -16,7 +16,7 @@ use super::policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
 use super::tests::{fleet, fleet_report};
 use super::{FleetReport, Json, Render};
 use crate::outcome::{Failure, HostOutcome};
-use crate::test_reports::{audited, failed};
+use crate::test_outcomes::{audited, failed};
 use crate::test_reports::{clean, with_findings};
 
 /// Every hostile fragment; each appears in some host-supplied string of [`hostile_fleet`].

@@ -1,6 +1,6 @@
 //! Everything patchgap shows or writes: the fleet document, the figures aggregated from it,
-//! one renderer per format behind [`Render`] (table, JSON, CSV, JUnit, Nagios,
-//! OpenMetrics), the outputs of a run (`-o`, [`write_outputs`]), the sinks the bytes go to
+//! one renderer per format behind [`Render`] (table, JSON, CSV, HTML, JUnit,
+//! Nagios, OpenMetrics), the outputs of a run (`-o`, [`write_outputs`]), the sinks the bytes go to
 //! (stdout, or a file replaced atomically), the sanitiser every host-supplied string passes
 //! before a terminal, and the progress bar fed by the fleet's events. Only this module (and
 //! `main`, for the final error) prints.
@@ -11,6 +11,7 @@ pub mod atomic;
 mod csv;
 mod document;
 mod host_table;
+mod html;
 mod json;
 mod junit;
 mod nagios;
@@ -41,6 +42,7 @@ pub use aggregate::{
 };
 pub use csv::Csv;
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport, ShardInfo};
+pub use html::Html;
 pub use json::Json;
 pub use junit::Junit;
 pub use nagios::{LimitSpec, LimitSpecError, Nagios, NagiosStatus, Thresholds, nagios_status};

@@ -22,6 +22,7 @@ use patchgap_probe::Report;
 
 use super::csv::Csv;
 use super::document::FleetReport;
+use super::html::Html;
 use super::json::Json;
 use super::junit::Junit;
 use super::nagios::{Nagios, Thresholds};
@@ -35,6 +36,8 @@ use crate::cli::Format;
 pub const EXTENSIONS: &[(&str, Format)] = &[
     ("json", Format::Json),
     ("csv", Format::Csv),
+    ("html", Format::Html),
+    ("htm", Format::Html),
     ("xml", Format::Junit),
     ("prom", Format::Openmetrics),
     ("txt", Format::Table),
@@ -208,6 +211,7 @@ fn renderer(
         Format::Json => Box::new(Json),
         Format::Csv => Box::new(Csv::Findings),
         Format::CsvHosts => Box::new(Csv::Hosts),
+        Format::Html => Box::new(Html),
         Format::Junit => Box::new(Junit),
         Format::Nagios => Box::new(Nagios {
             thresholds: options.thresholds,
@@ -285,6 +289,7 @@ mod tests {
         );
         assert_eq!(parse("a.CSV"), Ok(file(Format::Csv, "a.CSV")));
         assert_eq!(parse("r.xml"), Ok(file(Format::Junit, "r.xml")));
+        assert_eq!(parse("page.html"), Ok(file(Format::Html, "page.html")));
         assert_eq!(
             parse("node.prom"),
             Ok(file(Format::Openmetrics, "node.prom"))

@@ -5,7 +5,8 @@ use super::*;
 use crate::deploy::probe_output::parse_probe_output;
 use crate::exit::Verdict;
 use crate::outcome::{Failure, HostOutcome, HostResult};
-use crate::test_reports::{audited, clean, failed, report_json, with_findings, with_one_service};
+use crate::test_outcomes::{audited, failed};
+use crate::test_reports::{clean, report_json, with_findings, with_one_service};
 
 pub(super) fn fleet() -> Vec<HostOutcome> {
     vec![

@@ -233,7 +233,8 @@ mod tests {
     use super::*;
     use crate::report::{ControllerInfo, ShardInfo};
     use crate::shard::Shard;
-    use crate::test_reports::{audited, clean};
+    use crate::test_outcomes::audited;
+    use crate::test_reports::clean;
 
     const HOSTS: [&str; 7] = ["web1", "web2", "db1", "db2", "cache", "h01", "h02"];
 
