@@ -55,7 +55,20 @@ pub struct AuditArgs {
     pub probe: ProbeArgs,
 
     #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    #[command(flatten)]
     pub ssh: SshArgs,
+}
+
+/// The site's policy, shared by every command that judges a report (`audit`, `report`,
+/// `diff`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct PolicyArgs {
+    /// Judge the report by this policy file (YAML, see docs/policy.md): its rules decide
+    /// the exit status and every format shows their verdict.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 /// What the probe looks at; the same on this machine and on remote hosts.

@@ -21,6 +21,7 @@ pub mod inventory;
 pub mod limit;
 pub mod open_files;
 pub mod outcome;
+pub mod policy;
 pub mod report;
 pub mod targets;
 pub mod transport;

@@ -17,7 +17,7 @@ use crate::report::{
 };
 use crate::targets::{LocalEnv, fleet_options, ssh_target};
 use crate::transport::SshTarget;
-use crate::{inventory, limit, open_files};
+use crate::{inventory, limit, open_files, policy};
 
 /// Runs `patchgap audit`.
 pub fn run(args: &AuditArgs) -> anyhow::Result<Verdict> {
@@ -58,12 +58,36 @@ fn renderer(args: &AuditArgs, fleet: bool) -> Box<dyn Render> {
     }
 }
 
-/// `patchgap audit` without an inventory: this machine.
+/// `patchgap audit` without an inventory: this machine. With `--policy`, the report is
+/// judged as a fleet of one: JSON then writes that fleet document (with its `policy`), the
+/// table adds the policy section to the host's tables; without, the probe's report as is.
 fn audit_local(args: &AuditArgs) -> anyhow::Result<Verdict> {
-    let report = patchgap_probe::collect(&probe_options(&args.probe)?);
+    let options = probe_options(&args.probe)?;
+    let policy = policy::load(&args.policy)?;
+    let started_at = now();
+    let report = patchgap_probe::collect(&options);
     let render = renderer(args, false);
-    Sink::new(args.output.as_deref()).write(|out| render.host(&report, out))?;
-    Ok(host_verdict(&report))
+    let found = host_verdict(&report);
+    let Some(policy) = policy else {
+        Sink::new(args.output.as_deref()).write(|out| render.host(&report, out))?;
+        return Ok(found);
+    };
+    let mut fleet =
+        FleetReport::single_host(report.clone(), ControllerInfo::new(started_at, now()))
+            .context("cannot convert the local report to a fleet document")?;
+    let found = policy.apply(&mut fleet, found);
+    Sink::new(args.output.as_deref()).write(|out| match args.format {
+        Format::Table => {
+            render.host(&report, out)?;
+            Table {
+                width: stdout_width(),
+                show_ignored: args.probe.show_ignored,
+            }
+            .policy(&fleet, out)
+        }
+        Format::Json => render.fleet(&fleet, out),
+    })?;
+    Ok(found)
 }
 
 /// `patchgap audit -i INVENTORY`: every selected host over SSH, then the fleet report.
@@ -72,6 +96,7 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
     // Every argument is checked before any host is contacted: a bad one is the user's to
     // fix (exit 2), not a failure of each host.
     probe_options(&args.probe)?;
+    let policy = policy::load(&args.policy)?;
     let inventory = inventory::load(&args.inventories)?;
     let selection = limit::select(&inventory, args.limit.as_deref())?;
     // The user's environment (HOME, USER) is read here once; fleet code never reads it.
@@ -91,8 +116,11 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
         .collect();
     controller.limit = args.limit.clone();
     controller.skipped = selection.skipped;
-    let found = verdict(&outcomes);
-    let report = FleetReport::new(controller, outcomes);
+    let mut found = verdict(&outcomes);
+    let mut report = FleetReport::new(controller, outcomes);
+    if let Some(policy) = &policy {
+        found = policy.apply(&mut report, found);
+    }
     let render = renderer(args, true);
     Sink::new(args.output.as_deref()).write(|out| render.fleet(&report, out))?;
     Ok(found)

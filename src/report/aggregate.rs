@@ -128,6 +128,7 @@ pub fn host_verdict(report: &patchgap_probe::Report) -> Verdict {
     Verdict {
         hosts_failed: 0,
         hosts_with_findings: usize::from(has_findings(report)),
+        ..Verdict::default()
     }
 }
 

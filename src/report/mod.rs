@@ -11,6 +11,7 @@ mod document;
 mod host_table;
 mod json;
 mod policy_outcome;
+mod policy_table;
 mod progress;
 mod render;
 pub mod sanitize;
@@ -32,6 +33,7 @@ pub use aggregate::{
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport};
 pub use json::Json;
 pub use policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
+pub use policy_table::render_policy;
 pub use progress::{Progress, Tally};
 pub use render::Render;
 pub use sink::Sink;
