@@ -17,6 +17,9 @@ pub struct Cli {
 pub enum Command {
     /// Audit this machine (no inventory) or every host of an inventory (`-i`).
     Audit(AuditArgs),
+    /// Compare two saved JSON reports (fleet or local): what was fixed, what is new, what
+    /// is still pending, per host. Exits 1 when something new appeared.
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +72,29 @@ pub struct PolicyArgs {
     /// the exit status and every format shows their verdict.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier report: a fleet report or a local probe report, as `--format json` wrote it.
+    #[arg(value_name = "OLD.json")]
+    pub old: PathBuf,
+
+    /// The later report, of either kind (a local report is a fleet of one).
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+
+    /// Output format on stdout (or in the `-o` file).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Write the comparison to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Also judge NEW.json by this policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// What the probe looks at; the same on this machine and on remote hosts.

@@ -41,6 +41,8 @@ pub struct Verdict {
     pub hosts_failed: usize,
     /// Audited hosts waiting for a restart, a reboot or with integrity findings.
     pub hosts_with_findings: usize,
+    /// `patchgap diff`: hosts where something new appeared since the earlier report.
+    pub hosts_with_new: usize,
     /// With `--policy`: its overall level, which then decides on findings instead of
     /// `hosts_with_findings` (`fail` is [`Exit::Findings`], `warn` and `pass` are clean).
     /// `hosts_failed` then counts only the failed hosts the policy does not accept.
@@ -53,6 +55,7 @@ pub struct Verdict {
 pub fn status(result: &anyhow::Result<Verdict>) -> Exit {
     match result {
         Ok(verdict) if verdict.hosts_failed > 0 => Exit::HostsFailed,
+        Ok(verdict) if verdict.hosts_with_new > 0 => Exit::Findings,
         Ok(Verdict {
             policy: Some(level),
             ..
@@ -95,6 +98,7 @@ mod tests {
         Ok(Verdict {
             hosts_failed,
             hosts_with_findings: findings,
+            hosts_with_new: 0,
             policy: Some(level),
         })
     }
@@ -105,6 +109,20 @@ mod tests {
         assert_eq!(status(&judged(0, 3, Level::Pass)), Exit::Clean);
         assert_eq!(status(&judged(0, 0, Level::Fail)), Exit::Findings);
         assert_eq!(status(&judged(2, 0, Level::Pass)), Exit::HostsFailed);
+    }
+
+    #[test]
+    fn a_diff_with_something_new_has_findings_even_when_the_policy_passes() {
+        let new = |policy| {
+            Ok(Verdict {
+                hosts_with_new: 1,
+                policy,
+                ..Verdict::default()
+            })
+        };
+        assert_eq!(status(&new(None)), Exit::Findings);
+        assert_eq!(status(&new(Some(Level::Pass))), Exit::Findings);
+        assert_eq!(status(&Ok(Verdict::default())), Exit::Clean, "only fixed");
     }
 
     #[test]

@@ -14,6 +14,7 @@ status). `open_files.rs` sizes `--forks` to the open-files limit.
 pub mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod diff;
 pub mod exit;
 pub mod fleet;
 pub mod glob;

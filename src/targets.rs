@@ -225,7 +225,9 @@ mod tests {
             config.as_os_str(),
         ])
         .expect("command line");
-        let crate::cli::Command::Audit(audit) = cli.command;
+        let crate::cli::Command::Audit(audit) = cli.command else {
+            panic!("an audit command line");
+        };
         let env = LocalEnv::default();
         let options = fleet_options(&audit.ssh, &ProbeArgs::default(), None, None, &env)
             .expect("bad bytes do not fail the run");
@@ -279,7 +281,9 @@ mod tests {
             "none",
         ])
         .expect("command line");
-        let crate::cli::Command::Audit(audit) = cli.command;
+        let crate::cli::Command::Audit(audit) = cli.command else {
+            panic!("an audit command line");
+        };
         let options =
             fleet_options(&audit.ssh, &ProbeArgs::default(), None, None, &env).expect("options");
         let route = options.resolver.route(&target);

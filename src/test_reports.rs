@@ -6,6 +6,9 @@ use patchgap_probe::report::{
 };
 use patchgap_probe::{Report, SCHEMA_VERSION};
 
+use crate::outcome::{Failure, HostOutcome, HostResult};
+use crate::report::{ControllerInfo, FleetReport};
+
 /// A host with nothing pending.
 pub fn clean(hostname: &str) -> Report {
     Report {
@@ -135,4 +138,28 @@ pub fn with_one_service(hostname: &str) -> Report {
 
 pub fn report_json(report: &Report) -> String {
     serde_json::to_string(report).expect("a report serializes")
+}
+
+/// `report` as an audited host of a fleet named `host`.
+pub fn audited_host(host: &str, report: Report) -> HostOutcome {
+    let mut fleet = FleetReport::single_host(report, ControllerInfo::new(0, 0)).expect("report");
+    let mut outcome = fleet.hosts.remove(0);
+    outcome.host = host.into();
+    outcome
+}
+
+/// A host of a fleet that could not be audited.
+pub fn failed_host(host: &str, failure: Failure) -> HostOutcome {
+    HostOutcome {
+        host: host.into(),
+        address: host.into(),
+        port: 22,
+        user: "root".into(),
+        elapsed_ms: 0,
+        result: HostResult::Failed {
+            failure,
+            message: "connection refused".into(),
+            stderr_tail: None,
+        },
+    }
 }

@@ -3,6 +3,7 @@
 //! or the error, into the exit status.
 
 pub mod audit;
+pub mod diff;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Verdict;
@@ -11,5 +12,6 @@ use crate::exit::Verdict;
 pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match cli.command {
         Command::Audit(args) => audit::run(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }

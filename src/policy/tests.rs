@@ -10,9 +10,9 @@ use patchgap_probe::report::{
 use proptest::prelude::*;
 
 use super::*;
-use crate::outcome::{Failure, HostOutcome, HostResult};
+use crate::outcome::{Failure, HostOutcome};
 use crate::report::{ControllerInfo, FleetReport, Level, Violation};
-use crate::test_reports::{clean, with_findings};
+use crate::test_reports::{audited_host, clean, failed_host, with_findings};
 
 const HOUR: i64 = 3600;
 const SCANNED_AT: i64 = 1_700_000_000;
@@ -28,25 +28,11 @@ fn error(yaml: &str) -> String {
 }
 
 fn audited(host: &str, report: Report) -> HostOutcome {
-    let mut fleet = FleetReport::single_host(report, ControllerInfo::new(0, 0)).expect("report");
-    let mut outcome = fleet.hosts.remove(0);
-    outcome.host = host.into();
-    outcome
+    audited_host(host, report)
 }
 
 fn failed(host: &str) -> HostOutcome {
-    HostOutcome {
-        host: host.into(),
-        address: host.into(),
-        port: 22,
-        user: "root".into(),
-        elapsed_ms: 0,
-        result: HostResult::Failed {
-            failure: Failure::Unreachable,
-            message: "connection refused".into(),
-            stderr_tail: None,
-        },
-    }
+    failed_host(host, Failure::Unreachable)
 }
 
 fn fleet(hosts: Vec<HostOutcome>) -> FleetReport {
