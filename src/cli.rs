@@ -74,6 +74,17 @@ pub struct PolicyArgs {
     pub policy: Option<PathBuf>,
 }
 
+/// What `patchgap diff` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Readable tables for a terminal.
+    Table,
+    /// The versioned diff document (see docs/diff.md).
+    Json,
+    /// JUnit XML: a testcase per host, failed when something new appeared.
+    Junit,
+}
+
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The earlier report: a fleet report or a local probe report, as `--format json` wrote it.
@@ -85,8 +96,8 @@ pub struct DiffArgs {
     pub new: PathBuf,
 
     /// Output format on stdout (or in the `-o` file).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
 
     /// Write the comparison to FILE (atomically) instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]

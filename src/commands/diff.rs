@@ -2,11 +2,11 @@
 //! later one by `--policy` if given, renders, and returns what the exit status needs: the
 //! hosts where something new appeared (exit 1), or the policy's verdict on top.
 
-use crate::cli::{DiffArgs, Format};
+use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{compare, input};
 use crate::exit::Verdict;
 use crate::policy;
-use crate::report::{Sink, diff_json, render_diff, stdout_width};
+use crate::report::{Sink, diff_json, diff_junit, render_diff, stdout_width};
 
 /// Runs `patchgap diff`.
 pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
@@ -25,7 +25,7 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
     diff.policy = new.report.policy.take();
     found.hosts_with_new = diff.hosts_with_new();
     Sink::new(args.output.as_deref()).write(|out| match args.format {
-        Format::Table => {
+        DiffFormat::Table => {
             let width = if args.output.is_some() {
                 None
             } else {
@@ -33,7 +33,8 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
             };
             out.write_all(render_diff(&diff, width).as_bytes())
         }
-        Format::Json => diff_json(&diff, out),
+        DiffFormat::Json => diff_json(&diff, out),
+        DiffFormat::Junit => diff_junit(&diff, out),
     })?;
     Ok(found)
 }

@@ -105,6 +105,14 @@ impl Changes {
     }
 }
 
+/// One side of the comparison of a host, as renderers list it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Fixed,
+    New,
+    Pending,
+}
+
 /// Whether a reboot was needed before and now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -163,6 +171,24 @@ impl HostDiff {
     pub fn has_pending(&self) -> bool {
         self.reboot == RebootChange::Pending
             || self.categories().iter().any(|(_, c)| !c.pending.is_empty())
+    }
+
+    /// Everything in one column, for renderers: `reboot` first when it belongs there, then
+    /// each kind's items with its word (`service nginx.service`, `package libssl3:amd64`).
+    pub fn column(&self, column: Column) -> Vec<String> {
+        let (pick, reboot): (fn(&Changes) -> &Vec<String>, RebootChange) = match column {
+            Column::Fixed => (|c| &c.fixed, RebootChange::Fixed),
+            Column::New => (|c| &c.new, RebootChange::New),
+            Column::Pending => (|c| &c.pending, RebootChange::Pending),
+        };
+        let mut lines: Vec<String> = Vec::new();
+        if self.reboot == reboot {
+            lines.push("reboot".into());
+        }
+        for (word, changes) in self.categories() {
+            lines.extend(pick(changes).iter().map(|item| format!("{word} {item}")));
+        }
+        lines
     }
 
     /// The kinds of things compared, each with the word renderers put before its items.

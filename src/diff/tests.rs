@@ -312,13 +312,21 @@ fn the_diff_table() {
     insta::assert_snapshot!(render_diff(&d, None));
 }
 
+/// What a compromised host can put in its name, a unit name and a package name.
+const HOSTILE: &str =
+    "<script>alert(1)</script>=cmd|' /C calc'!A0\x1b[31m\x1b]8;;x\x07ünïcødé\u{202e}\r\t\"'";
+
+/// A host named [`HOSTILE`] with a stale service and a package of hostile names.
+fn hostile_host() -> (&'static str, Report) {
+    let mut report = with_one_service(HOSTILE);
+    report.actions.services[0].unit = format!("{HOSTILE}.service");
+    report.packages[0].name = HOSTILE.into();
+    (HOSTILE, report)
+}
+
 #[test]
 fn host_strings_reach_the_diff_table_sanitised() {
-    let hostile =
-        "<script>alert(1)</script>=cmd|' /C calc'!A0\x1b[31m\x1b]8;;x\x07ünïcødé\u{202e}\r\t\"'";
-    let mut report = with_one_service(hostile);
-    report.actions.services[0].unit = format!("{hostile}.service");
-    report.packages[0].name = hostile.into();
+    let (hostile, report) = hostile_host();
     let d = diff(vec![], vec![audited(hostile, report)]);
     let text = render_diff(&d, None);
     for bad in ['\x1b', '\x07', '\r', '\u{202e}'] {
@@ -333,5 +341,61 @@ fn host_strings_reach_the_diff_table_sanitised() {
     assert_eq!(
         json["hosts"][0]["host"], hostile,
         "JSON keeps the data as is"
+    );
+}
+
+#[test]
+fn the_diff_as_junit_fails_the_hosts_with_something_new() {
+    let (hostile, report) = hostile_host();
+    let d = diff(
+        vec![
+            audited("web1", with_findings("web1")),
+            audited("db1", clean("db1")),
+        ],
+        vec![
+            audited("web1", nginx_restarted("web1")),
+            failed("db1", Failure::Timeout),
+            audited(hostile, report),
+        ],
+    );
+    let mut out = Vec::new();
+    crate::report::diff_junit(&d, &mut out).expect("junit");
+    let text = String::from_utf8(out).expect("utf-8");
+    let xml = roxmltree::Document::parse(&text).expect("well-formed XML");
+    let suite = xml
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .expect("a testsuite");
+    assert_eq!(suite.attribute("name"), Some("diff"));
+    assert_eq!(suite.attribute("tests"), Some("3"));
+    assert_eq!(suite.attribute("failures"), Some("2"));
+    let cases: Vec<(String, bool)> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|n| {
+            let failed = n.children().any(|c| c.has_tag_name("failure"));
+            (n.attribute("name").unwrap_or_default().to_string(), failed)
+        })
+        .collect();
+    assert_eq!(cases[0], ("web1".to_string(), false), "only fixed");
+    assert_eq!(cases[1], ("db1".to_string(), true), "failing now");
+    let (name, failed_now) = &cases[2];
+    assert!(*failed_now, "a new host with a stale service");
+    assert!(name.starts_with("<script>alert(1)</script>=cmd"), "{name}");
+    assert!(name.contains("ünïcødé"), "{name}");
+    for bad in ['\x1b', '\x07'] {
+        assert!(!text.contains(bad), "{bad:?} in the XML");
+    }
+    let failure = suite
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .nth(1)
+        .expect("the new host's failure");
+    assert!(
+        failure
+            .text()
+            .unwrap_or_default()
+            .contains("service <script>"),
+        "{text}"
     );
 }

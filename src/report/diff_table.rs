@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::io;
 
-use crate::diff::{Changes, DiffReport, HostChange, HostDiff, RebootChange};
+use crate::diff::{Column, DiffReport, HostChange, HostDiff};
 
 use super::policy_table::render_policy;
 use super::text::{cell, new_table};
@@ -45,9 +45,9 @@ pub fn render_diff(diff: &DiffReport, width: Option<u16>) -> String {
             table.add_row(vec![
                 cell(&host.host),
                 change,
-                items(host, |c| &c.fixed, RebootChange::Fixed),
-                items(host, |c| &c.new, RebootChange::New),
-                items(host, |c| &c.pending, RebootChange::Pending),
+                items(host, Column::Fixed),
+                items(host, Column::New),
+                items(host, Column::Pending),
             ]);
         }
         let _ = writeln!(out, "{table}");
@@ -67,19 +67,9 @@ fn worth_a_row(host: &HostDiff) -> bool {
     host.change != HostChange::Audited || host.has_new() || host.has_fixed() || host.has_pending()
 }
 
-/// One column's items: `reboot` first, then each kind's items with its word.
-fn items(host: &HostDiff, pick: fn(&Changes) -> &Vec<String>, reboot: RebootChange) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    if host.reboot == reboot {
-        lines.push("reboot".into());
-    }
-    for (word, changes) in host.categories() {
-        lines.extend(
-            pick(changes)
-                .iter()
-                .map(|item| format!("{word} {}", cell(item))),
-        );
-    }
+/// One column's items, sanitised, at most [`MAX_ITEMS`] of them.
+fn items(host: &HostDiff, column: Column) -> String {
+    let mut lines: Vec<String> = host.column(column).iter().map(|l| cell(l)).collect();
     if lines.len() > MAX_ITEMS {
         let more = lines.len() - MAX_ITEMS;
         lines.truncate(MAX_ITEMS);

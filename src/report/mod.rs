@@ -7,6 +7,7 @@
 mod actions;
 mod aggregate;
 pub mod atomic;
+mod diff_junit;
 mod diff_table;
 mod document;
 mod host_table;
@@ -31,6 +32,7 @@ pub use aggregate::{
     FailedHost, FleetSummary, HostState, HostSummary, PackageSpread, failure_label, host_verdict,
     summarize, verdict,
 };
+pub use diff_junit::diff_junit;
 pub use diff_table::{diff_json, render_diff};
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport};
 pub use json::Json;
