@@ -28,6 +28,9 @@ pub enum Command {
     /// Render a saved JSON report (a fleet report or one probe report) in any format,
     /// touching no host.
     Report(ReportArgs),
+    /// Compare two saved JSON reports (fleet or local): what was fixed, what is new, what
+    /// is still pending, per host. Exits 1 when something new appeared.
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +89,9 @@ pub struct ReportArgs {
     /// List the findings that ignore rules matched (tables).
     #[arg(long)]
     pub show_ignored: bool,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +115,9 @@ pub struct AuditArgs {
 
     #[command(flatten)]
     pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     #[command(flatten)]
     pub ssh: SshArgs,
@@ -140,6 +149,53 @@ pub struct MergeArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// The site's policy, shared by every command that judges a report (`audit`, `report`,
+/// `diff`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct PolicyArgs {
+    /// Judge the report by this policy file (YAML, see docs/policy.md): its rules decide
+    /// the exit status and every format shows their verdict.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// What `patchgap diff` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Readable tables for a terminal.
+    Table,
+    /// The versioned diff document (see docs/diff.md).
+    Json,
+    /// JUnit XML: a testcase per host, failed when something new appeared.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier report: a fleet report or a local probe report, as `--format json` wrote it.
+    #[arg(value_name = "OLD.json")]
+    pub old: PathBuf,
+
+    /// The later report, of either kind (a local report is a fleet of one).
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+
+    /// Output format on stdout (or in the `-o` file).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+
+    /// Write the comparison to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Also judge NEW.json by this policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// What the probe looks at; the same on this machine and on remote hosts.

@@ -3,7 +3,8 @@
 //! [`status`] turns either into the status. Nothing else decides an exit code.
 
 use crate::limit::LimitError;
-use crate::report::NagiosStatus;
+use crate::policy::PolicyError;
+use crate::report::{Level, NagiosStatus};
 
 /// What a run ends with. The numbers are a stable interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,12 @@ pub struct Verdict {
     pub hosts_failed: usize,
     /// Audited hosts waiting for a restart, a reboot or with integrity findings.
     pub hosts_with_findings: usize,
+    /// `patchgap diff`: hosts where something new appeared since the earlier report.
+    pub hosts_with_new: usize,
+    /// With `--policy`: its overall level, which then decides on findings instead of
+    /// `hosts_with_findings` (`fail` is [`Exit::Findings`], `warn` and `pass` are clean).
+    /// `hosts_failed` then counts only the failed hosts the policy does not accept.
+    pub policy: Option<Level>,
     /// Set when stdout got `--format nagios`: the status is then the plugin's.
     pub nagios: Option<NagiosStatus>,
 }
@@ -69,10 +76,19 @@ pub fn code(result: &anyhow::Result<Verdict>) -> u8 {
 }
 
 /// The status of a finished command: a failed host wins over findings, findings over
-/// clean; an error is a usage error or patchgap's own.
+/// clean; with a policy, its `fail` level is the findings; an error is a usage error or
+/// patchgap's own.
 pub fn status(result: &anyhow::Result<Verdict>) -> Exit {
     match result {
         Ok(verdict) if verdict.hosts_failed > 0 => Exit::HostsFailed,
+        Ok(verdict) if verdict.hosts_with_new > 0 => Exit::Findings,
+        Ok(Verdict {
+            policy: Some(level),
+            ..
+        }) => match level {
+            Level::Fail => Exit::Findings,
+            Level::Warn | Level::Pass => Exit::Clean,
+        },
         Ok(verdict) if verdict.hosts_with_findings > 0 => Exit::Findings,
         Ok(_) => Exit::Clean,
         Err(e) => for_error(e),
@@ -82,7 +98,10 @@ pub fn status(result: &anyhow::Result<Verdict>) -> Exit {
 /// The status for an error that ended the run: errors in the arguments' values (a bad
 /// `--limit`, a bad `--ignore` regex, ...) are usage errors, everything else is ours.
 pub fn for_error(e: &anyhow::Error) -> Exit {
-    if e.downcast_ref::<UsageError>().is_some() || e.downcast_ref::<LimitError>().is_some() {
+    if e.downcast_ref::<UsageError>().is_some()
+        || e.downcast_ref::<LimitError>().is_some()
+        || e.downcast_ref::<PolicyError>().is_some()
+    {
         Exit::Usage
     } else {
         Exit::Error
@@ -97,8 +116,39 @@ mod tests {
         Ok(Verdict {
             hosts_failed,
             hosts_with_findings,
-            nagios: None,
+            ..Verdict::default()
         })
+    }
+
+    fn judged(hosts_failed: usize, findings: usize, level: Level) -> anyhow::Result<Verdict> {
+        Ok(Verdict {
+            hosts_failed,
+            hosts_with_findings: findings,
+            policy: Some(level),
+            ..Verdict::default()
+        })
+    }
+
+    #[test]
+    fn a_policy_decides_on_findings_but_not_on_failed_hosts_it_does_not_accept() {
+        assert_eq!(status(&judged(0, 3, Level::Warn)), Exit::Clean);
+        assert_eq!(status(&judged(0, 3, Level::Pass)), Exit::Clean);
+        assert_eq!(status(&judged(0, 0, Level::Fail)), Exit::Findings);
+        assert_eq!(status(&judged(2, 0, Level::Pass)), Exit::HostsFailed);
+    }
+
+    #[test]
+    fn a_diff_with_something_new_has_findings_even_when_the_policy_passes() {
+        let new = |policy| {
+            Ok(Verdict {
+                hosts_with_new: 1,
+                policy,
+                ..Verdict::default()
+            })
+        };
+        assert_eq!(status(&new(None)), Exit::Findings);
+        assert_eq!(status(&new(Some(Level::Pass))), Exit::Findings);
+        assert_eq!(status(&Ok(Verdict::default())), Exit::Clean, "only fixed");
     }
 
     #[test]
@@ -108,6 +158,7 @@ mod tests {
                 hosts_failed: 1,
                 hosts_with_findings: 1,
                 nagios: Some(status),
+                ..Verdict::default()
             })
         };
         assert_eq!(code(&plugin(NagiosStatus::Ok)), 0);
@@ -139,6 +190,11 @@ mod tests {
             Exit::Usage,
             "a bad --limit is a usage error"
         );
+        let policy = anyhow::Error::new(PolicyError::Syntax {
+            path: "policy.yaml".into(),
+            message: "line 1, column 1: unknown field".into(),
+        });
+        assert_eq!(status(&Err(policy)), Exit::Usage, "a bad --policy file");
         let io = anyhow::Error::new(std::io::Error::other("disk full"));
         assert_eq!(status(&Err(io)), Exit::Error);
         assert_eq!(

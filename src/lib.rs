@@ -16,6 +16,7 @@ wiring; `commands/report.rs` renders a saved report) → `exit.rs` (the status).
 pub mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod diff;
 pub mod exit;
 pub mod fleet;
 pub mod glob;
@@ -23,6 +24,7 @@ pub mod inventory;
 pub mod limit;
 pub mod open_files;
 pub mod outcome;
+pub mod policy;
 pub mod report;
 pub mod shard;
 pub mod targets;

@@ -6,6 +6,7 @@ use patchgap_probe::Report;
 
 use crate::deploy::probe_output::parse_probe_output;
 use crate::outcome::{Failure, HostOutcome, HostResult};
+use crate::report::{ControllerInfo, FleetReport};
 use crate::test_reports::report_json;
 
 /// A host audited with `report`, as the fleet records it.
@@ -38,4 +39,18 @@ pub fn failed(host: &str, failure: Failure, message: &str) -> HostOutcome {
             stderr_tail: None,
         },
     }
+}
+
+/// `report` as the audited host `host` of a fleet, the way a local audit becomes a fleet
+/// of one.
+pub fn audited_host(host: &str, report: Report) -> HostOutcome {
+    let mut fleet = FleetReport::single_host(report, ControllerInfo::new(0, 0)).expect("report");
+    let mut outcome = fleet.hosts.remove(0);
+    outcome.host = host.into();
+    outcome
+}
+
+/// A host that could not be audited: its connection was refused.
+pub fn failed_host(host: &str, failure: Failure) -> HostOutcome {
+    failed(host, failure, "connection refused")
 }

@@ -19,7 +19,7 @@ use crate::report::{
 };
 use crate::shard::Shard;
 use crate::targets::{LocalEnv, run_setup};
-use crate::{inventory, limit, open_files};
+use crate::{inventory, limit, open_files, policy};
 
 /// Runs `patchgap audit`.
 pub fn run(args: &AuditArgs) -> anyhow::Result<Verdict> {
@@ -46,10 +46,22 @@ fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
     })
 }
 
-/// `patchgap audit` without an inventory: this machine.
+/// `patchgap audit` without an inventory: this machine. With `--policy`, the report is
+/// judged as a fleet of one, and every output is that fleet document (with its `policy`);
+/// without, the probe's report as is.
 fn audit_local(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
-    let report = patchgap_probe::collect(&probe_options(&args.probe)?);
-    plan.deliver(Audited::Host(&report), host_verdict(&report))
+    let options = probe_options(&args.probe)?;
+    let policy = policy::load(&args.policy)?;
+    let started_at = now();
+    let report = patchgap_probe::collect(&options);
+    let found = host_verdict(&report);
+    let Some(policy) = policy else {
+        return plan.deliver(Audited::Host(&report), found);
+    };
+    let mut fleet = FleetReport::single_host(report, ControllerInfo::new(started_at, now()))
+        .context("cannot convert the local report to a fleet document")?;
+    let found = policy.apply(&mut fleet, found);
+    plan.deliver(Audited::Fleet(&fleet), found)
 }
 
 /// `patchgap audit -i INVENTORY`: every selected host over SSH, then the fleet report.
@@ -58,6 +70,7 @@ fn audit_inventory(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     // Every argument is checked before any host is contacted: a bad one is the user's to
     // fix (exit 2), not a failure of each host.
     probe_options(&args.probe)?;
+    let policy = policy::load(&args.policy)?;
     let inventory = inventory::load(&args.inventories)?;
     let selection = limit::select(&inventory, args.limit.as_deref())?;
     let shard = Shard::from_args(
@@ -94,8 +107,11 @@ fn audit_inventory(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     controller.skipped = selection.skipped;
     controller.warnings = warnings;
     controller.shard = shard;
-    let found = verdict(&outcomes);
-    let report = FleetReport::new(controller, outcomes);
+    let mut found = verdict(&outcomes);
+    let mut report = FleetReport::new(controller, outcomes);
+    if let Some(policy) = &policy {
+        found = policy.apply(&mut report, found);
+    }
     plan.deliver(Audited::Fleet(&report), found)
 }
 

@@ -9,6 +9,7 @@ use super::outputs::plan;
 use super::report::{Saved, load};
 use crate::cli::MergeArgs;
 use crate::exit::Verdict;
+use crate::policy;
 use crate::report::{Audited, verdict};
 use crate::shard::merge;
 
@@ -28,8 +29,13 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<Verdict> {
                 ),
             }
         }
-        let report = merge(shards).context("cannot merge the shard reports")?;
-        plan.deliver(Audited::Fleet(&report), verdict(&report.hosts))
+        let mut report = merge(shards).context("cannot merge the shard reports")?;
+        let mut found = verdict(&report.hosts);
+        // Judged whole: a fleet-wide rule (a share of unreachable hosts) needs every shard.
+        if let Some(policy) = policy::load(&args.policy)? {
+            found = policy.apply(&mut report, found);
+        }
+        plan.deliver(Audited::Fleet(&report), found)
     })();
     plan.finish(result)
 }

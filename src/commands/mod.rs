@@ -3,6 +3,7 @@
 //! or the error, into the exit status.
 
 pub mod audit;
+pub mod diff;
 pub mod merge;
 mod outputs;
 pub mod report;
@@ -16,5 +17,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Audit(args) => audit::run(&args),
         Command::Merge(args) => merge::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }

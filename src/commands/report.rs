@@ -13,7 +13,8 @@ use super::outputs::plan;
 use crate::cli::ReportArgs;
 use crate::deploy::probe_output::{InvalidOutput, parse_probe_output};
 use crate::exit::Verdict;
-use crate::report::{Audited, FORMAT_VERSION, FleetReport, host_verdict, verdict};
+use crate::policy;
+use crate::report::{Audited, ControllerInfo, FORMAT_VERSION, FleetReport, host_verdict, verdict};
 
 /// Why a saved report cannot be rendered. Each message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -129,15 +130,36 @@ pub fn load(path: &Path) -> Result<Saved, SavedReportError> {
     }
 }
 
-/// Runs `patchgap report`.
+/// Runs `patchgap report`. With `--policy`, the report is judged first (a probe report as
+/// a fleet of one) and every output shows the verdict.
 pub fn run(args: &ReportArgs) -> anyhow::Result<Verdict> {
     let plan = plan(&args.output, args.show_ignored)?;
-    let result = load(&args.file)
-        .map_err(anyhow::Error::from)
-        .and_then(|saved| match &saved {
-            Saved::Fleet(report) => plan.deliver(Audited::Fleet(report), verdict(&report.hosts)),
-            Saved::Host(report) => plan.deliver(Audited::Host(report), host_verdict(report)),
-        });
+    let result = (|| {
+        let policy = policy::load(&args.policy)?;
+        let saved = load(&args.file)?;
+        let Some(policy) = policy else {
+            return match &saved {
+                Saved::Fleet(report) => {
+                    plan.deliver(Audited::Fleet(report), verdict(&report.hosts))
+                }
+                Saved::Host(report) => plan.deliver(Audited::Host(report), host_verdict(report)),
+            };
+        };
+        let (mut fleet, found) = match saved {
+            Saved::Fleet(report) => {
+                let found = verdict(&report.hosts);
+                (*report, found)
+            }
+            Saved::Host(report) => {
+                let found = host_verdict(&report);
+                let started = report.host.scanned_at;
+                let controller = ControllerInfo::new(started, started);
+                (FleetReport::single_host(*report, controller)?, found)
+            }
+        };
+        let found = policy.apply(&mut fleet, found);
+        plan.deliver(Audited::Fleet(&fleet), found)
+    })();
     plan.finish(result)
 }
 

@@ -9,6 +9,8 @@ mod actions;
 mod aggregate;
 pub mod atomic;
 mod csv;
+mod diff_junit;
+mod diff_table;
 mod document;
 mod host_table;
 mod html;
@@ -18,6 +20,7 @@ mod nagios;
 mod openmetrics;
 mod outputs;
 mod policy_outcome;
+mod policy_table;
 mod progress;
 mod render;
 pub mod sanitize;
@@ -41,6 +44,8 @@ pub use aggregate::{
     summarize, verdict,
 };
 pub use csv::Csv;
+pub use diff_junit::diff_junit;
+pub use diff_table::{diff_json, render_diff};
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport, ShardInfo};
 pub use html::Html;
 pub use json::Json;
@@ -52,6 +57,7 @@ pub use outputs::{
     stdout_format, write_outputs,
 };
 pub use policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
+pub use policy_table::render_policy;
 pub use progress::Progress;
 pub use render::{Render, host_as_fleet};
 pub use sink::Sink;

@@ -79,7 +79,7 @@ fn what_a_fleet_run_found() {
         Verdict {
             hosts_failed: 2,
             hosts_with_findings: 3,
-            nagios: None
+            ..Verdict::default()
         }
     );
     let audited_only: Vec<HostOutcome> = fleet().into_iter().take(4).collect();
@@ -239,4 +239,32 @@ fn a_partial_scan_in_the_report_counts_as_partial() {
         verdict(&[audited("h", clean("h"), false)]),
         Verdict::default()
     );
+}
+
+/// The shared fleet judged by the documented example policy: the table ends with the
+/// policy's section, and the JSON carries the same verdict.
+#[test]
+fn the_fleet_table_and_json_show_the_policy() {
+    let policy = crate::policy::Policy::parse(
+        "examples/policy.yaml",
+        include_str!("../../examples/policy.yaml"),
+    )
+    .expect("example policy");
+    let mut report = fleet_report(fleet());
+    let found = verdict(&report.hosts);
+    let found = policy.apply(&mut report, found);
+    assert_eq!(
+        found.policy,
+        Some(Level::Fail),
+        "2 of 6 hosts failed: over 10%"
+    );
+    assert_eq!(
+        found.hosts_failed, 2,
+        "the failed_hosts rule broke at `fail`"
+    );
+    let text = fleet_text(&Table::default(), &report);
+    insta::assert_snapshot!(text);
+    let json: serde_json::Value = serde_json::from_str(&fleet_text(&Json, &report)).expect("json");
+    assert_eq!(json["policy"]["level"], "fail");
+    assert_eq!(json["policy"]["rules"][1]["id"], "stale_services#2");
 }
