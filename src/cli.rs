@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::report::LimitSpec;
+
 /// Find the processes still running code that an upgrade replaced, and the hosts that
 /// wait for a reboot: on this machine, or on every host of an inventory over SSH.
 #[derive(Debug, Parser)]
@@ -13,12 +15,22 @@ pub struct Cli {
     pub command: Command,
 }
 
-// Parsed once per run: the size of the largest variant does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per run: boxing the larger arguments would buy nothing"
+)]
 pub enum Command {
     /// Audit this machine (no inventory) or every host of an inventory (`-i`).
     Audit(AuditArgs),
+    /// Merge the reports of a sharded audit (`audit --shard K/N`) into one fleet report.
+    Merge(MergeArgs),
+    /// Render a saved JSON report (a fleet report or one probe report) in any format,
+    /// touching no host.
+    Report(ReportArgs),
+    /// Compare two saved JSON reports (fleet or local): what was fixed, what is new, what
+    /// is still pending, per host. Exits 1 when something new appeared.
+    Diff(DiffArgs),
     /// Restart exactly the stale services, a batch of hosts at a time, and verify each
     /// restart by probing again (this machine without `-i`).
     Restart(RestartArgs),
@@ -30,6 +42,59 @@ pub enum Format {
     Table,
     /// The versioned JSON report (see docs/report-format.md).
     Json,
+    /// One CSV row per host x stale process x file (docs/formats.md).
+    Csv,
+    /// One CSV row per host.
+    CsvHosts,
+    /// One self-contained HTML page (tables, charts; no network request).
+    Html,
+    /// JUnit XML: a testsuite per host, a testcase per check.
+    Junit,
+    /// A Nagios/Icinga plugin's status line and perfdata; the exit status follows it.
+    Nagios,
+    /// Gauges for node_exporter's textfile collector (Prometheus text format).
+    Openmetrics,
+}
+
+/// Where the report goes and in which formats; the same for `audit` and `report`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Format on stdout, or of `-o -`.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Write the report to FILE (atomically, mode 0600), in the format its extension
+    /// names (.json .csv .html .xml .prom .txt) or FORMAT:FILE; repeatable. `-` is stdout.
+    /// With -o, only the outputs named are written.
+    #[arg(short = 'o', long = "output", value_name = "[FORMAT:]FILE")]
+    pub outputs: Vec<PathBuf>,
+
+    /// Nagios: counts at which the status is WARNING, e.g. services=1,reboot=1,unreachable=1
+    /// (the default); `KEY=off` never warns.
+    #[arg(long, value_name = "KEY=N,...")]
+    pub warning: Option<LimitSpec>,
+
+    /// Nagios: counts at which the status is CRITICAL, e.g. services=10,unreachable=1
+    /// (none by default).
+    #[arg(long, value_name = "KEY=N,...")]
+    pub critical: Option<LimitSpec>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report saved with `--format json`: a fleet report or one host's probe report.
+    #[arg(value_name = "SAVED.json")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// List the findings that ignore rules matched (tables).
+    #[arg(long)]
+    pub show_ignored: bool,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -44,13 +109,8 @@ pub struct AuditArgs {
     #[arg(short = 'l', long, value_name = "PATTERN")]
     pub limit: Option<String>,
 
-    /// Output format on stdout (or in the `-o` file).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-
-    /// Write the report to FILE (atomically) instead of stdout.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Hide progress and hints on stderr.
     #[arg(short, long)]
@@ -60,7 +120,85 @@ pub struct AuditArgs {
     pub probe: ProbeArgs,
 
     #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    #[command(flatten)]
     pub ssh: SshArgs,
+
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// Splitting one audit over several runners (a Kubernetes Indexed Job, a CI matrix).
+#[derive(Debug, Clone, Args, Default)]
+pub struct ShardArgs {
+    /// Audit only shard K of N of the selected hosts (K from 1; a host's shard depends only
+    /// on its name). `auto`: K (and N) from the job's environment: JOB_COMPLETION_INDEX
+    /// with --shard-count (Kubernetes), or CI_NODE_INDEX and CI_NODE_TOTAL (GitLab).
+    #[arg(long, value_name = "K/N|auto", requires = "inventories")]
+    pub shard: Option<String>,
+
+    /// The number of shards, for `--shard auto` in a Kubernetes Indexed Job (its
+    /// `completions`); alone, it implies `--shard auto`.
+    #[arg(long, value_name = "N", requires = "inventories")]
+    pub shard_count: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard reports (`audit --shard K/N -o FILE.json`), one per shard, any order.
+    #[arg(value_name = "SHARD.json", required = true)]
+    pub shards: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// The site's policy, shared by every command that judges a report (`audit`, `report`,
+/// `diff`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct PolicyArgs {
+    /// Judge the report by this policy file (YAML, see docs/policy.md): its rules decide
+    /// the exit status and every format shows their verdict.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// What `patchgap diff` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Readable tables for a terminal.
+    Table,
+    /// The versioned diff document (see docs/diff.md).
+    Json,
+    /// JUnit XML: a testcase per host, failed when something new appeared.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier report: a fleet report or a local probe report, as `--format json` wrote it.
+    #[arg(value_name = "OLD.json")]
+    pub old: PathBuf,
+
+    /// The later report, of either kind (a local report is a fleet of one).
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+
+    /// Output format on stdout (or in the `-o` file).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+
+    /// Write the comparison to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Also judge NEW.json by this policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// `patchgap restart`: what to restart, how, in which batches, and when to stop.
@@ -168,8 +306,8 @@ pub struct RestartArgs {
     pub outside_window: OutsideWindowArg,
 
     /// Output format of the plan and the campaign report.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = CampaignFormat::Table)]
+    pub format: CampaignFormat,
 
     /// Write the report to FILE (atomically) instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
@@ -184,6 +322,15 @@ pub struct RestartArgs {
 
     #[command(flatten)]
     pub ssh: SshArgs,
+}
+
+/// What `patchgap restart` writes: the plan or the campaign report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CampaignFormat {
+    /// Readable tables for a terminal.
+    Table,
+    /// The versioned plan and campaign documents (see docs/restart.md).
+    Json,
 }
 
 /// `--outside-window`.

@@ -13,5 +13,5 @@ fn main() -> ExitCode {
             eprintln!("patchgap: error: {e:#}");
         }
     }
-    ExitCode::from(exit::status(&result).code())
+    ExitCode::from(exit::code(&result))
 }

@@ -71,19 +71,31 @@ pub enum Failure {
 #[derive(Debug, Clone)]
 pub enum FleetEvent {
     /// The run starts with this many hosts.
-    Started {
-        hosts: usize,
-    },
+    Started { hosts: usize },
     /// Work on a host began.
-    HostStarted {
-        host: String,
-    },
+    HostStarted { host: String },
     /// A host moved to another phase (connect, upload, probe).
-    HostPhase {
+    HostPhase { host: String, phase: Phase },
+    /// A host is done: audited, or failed with this failure. Only the verdict travels:
+    /// the outcome itself (with its probe report) goes once, to the caller, so a large run
+    /// never copies a report per host for its progress.
+    HostFinished {
         host: String,
-        phase: Phase,
+        failure: Option<Failure>,
     },
-    HostFinished(Box<HostOutcome>),
+}
+
+impl FleetEvent {
+    /// The event that says `outcome` is done.
+    pub fn finished(outcome: &HostOutcome) -> Self {
+        FleetEvent::HostFinished {
+            host: outcome.host.clone(),
+            failure: match &outcome.result {
+                HostResult::Audited { .. } => None,
+                HostResult::Failed { failure, .. } => Some(*failure),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,7 +29,7 @@ pub fn clean(hostname: &str) -> Report {
     }
 }
 
-fn process(pid: u32, comm: &str, unit: &str, library: &str, package: &str) -> StaleProcess {
+pub fn process(pid: u32, comm: &str, unit: &str, library: &str, package: &str) -> StaleProcess {
     StaleProcess {
         pid,
         ppid: 1,
@@ -49,7 +49,7 @@ fn process(pid: u32, comm: &str, unit: &str, library: &str, package: &str) -> St
     }
 }
 
-fn package(name: &str, processes: u32) -> PackageChange {
+pub fn package(name: &str, processes: u32) -> PackageChange {
     PackageChange {
         context: "host".into(),
         name: name.into(),
@@ -60,7 +60,7 @@ fn package(name: &str, processes: u32) -> PackageChange {
     }
 }
 
-fn service(unit: &str, pids: Vec<u32>, packages: &[&str], refused: bool) -> ServiceAction {
+pub fn service(unit: &str, pids: Vec<u32>, packages: &[&str], refused: bool) -> ServiceAction {
     ServiceAction {
         unit: unit.into(),
         pids,

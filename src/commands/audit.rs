@@ -7,26 +7,29 @@ use patchgap_probe::host::now;
 use patchgap_probe::integrity::IntegrityOptions;
 use patchgap_probe::{IgnoreRules, Options, Roots};
 
-use crate::cli::{AuditArgs, Format, ProbeArgs};
+use super::outputs::{Plan, plan};
+use crate::cli::{AuditArgs, ProbeArgs};
 use crate::exit::{UsageError, Verdict};
 use crate::fleet::Target;
 use crate::fleet::audit_fleet;
 use crate::inventory::HostTarget;
 use crate::outcome::HostOutcome;
 use crate::report::{
-    ControllerInfo, FleetReport, Json, Progress, Render, Sink, Table, host_verdict, stdout_width,
-    verdict,
+    Audited, ControllerInfo, FleetReport, Progress, ShardInfo, host_verdict, verdict,
 };
+use crate::shard::Shard;
 use crate::targets::LocalEnv;
-use crate::{inventory, limit, open_files};
+use crate::{inventory, limit, open_files, policy};
 
 /// Runs `patchgap audit`.
 pub fn run(args: &AuditArgs) -> anyhow::Result<Verdict> {
-    if args.inventories.is_empty() {
-        audit_local(args)
+    let plan = plan(&args.output, args.probe.show_ignored)?;
+    let result = if args.inventories.is_empty() {
+        audit_local(args, &plan)
     } else {
-        audit_inventory(args)
-    }
+        audit_inventory(args, &plan)
+    };
+    plan.finish(result)
 }
 
 /// Probe options from the command line. A bad `--ignore` regex is the user's to fix.
@@ -43,42 +46,57 @@ pub(crate) fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
     })
 }
 
-/// The renderer of `--format`. A single host's tables wrap to the terminal even with
-/// `-o` (as they always have); a fleet's only when they go to stdout.
-fn renderer(args: &AuditArgs, fleet: bool) -> Box<dyn Render> {
-    match args.format {
-        Format::Json => Box::new(Json),
-        Format::Table => Box::new(Table {
-            width: if fleet && args.output.is_some() {
-                None
-            } else {
-                stdout_width()
-            },
-            show_ignored: args.probe.show_ignored,
-        }),
-    }
-}
-
-/// `patchgap audit` without an inventory: this machine.
-fn audit_local(args: &AuditArgs) -> anyhow::Result<Verdict> {
-    let report = patchgap_probe::collect(&probe_options(&args.probe)?);
-    let render = renderer(args, false);
-    Sink::new(args.output.as_deref()).write(|out| render.host(&report, out))?;
-    Ok(host_verdict(&report))
+/// `patchgap audit` without an inventory: this machine. With `--policy`, the report is
+/// judged as a fleet of one, and every output is that fleet document (with its `policy`);
+/// without, the probe's report as is.
+fn audit_local(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
+    let options = probe_options(&args.probe)?;
+    let policy = policy::load(&args.policy)?;
+    let started_at = now();
+    let report = patchgap_probe::collect(&options);
+    let found = host_verdict(&report);
+    let Some(policy) = policy else {
+        return plan.deliver(Audited::Host(&report), found);
+    };
+    let mut fleet = FleetReport::single_host(report, ControllerInfo::new(started_at, now()))
+        .context("cannot convert the local report to a fleet document")?;
+    let found = policy.apply(&mut fleet, found);
+    plan.deliver(Audited::Fleet(&fleet), found)
 }
 
 /// `patchgap audit -i INVENTORY`: every selected host over SSH, then the fleet report.
-fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
+fn audit_inventory(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     let started_at = now();
     // Every argument is checked before any host is contacted: a bad one is the user's to
     // fix (exit 2), not a failure of each host.
     probe_options(&args.probe)?;
+    let policy = policy::load(&args.policy)?;
     let inventory = inventory::load(&args.inventories)?;
     let selection = limit::select(&inventory, args.limit.as_deref())?;
+    let shard = Shard::from_args(
+        args.shard.shard.as_deref(),
+        args.shard.shard_count,
+        |name| std::env::var(name).ok(),
+    )
+    .map_err(|e| UsageError(e.to_string()))?;
+    let selected = selection.hosts.len();
+    let (hosts, shard) = match shard {
+        None => (selection.hosts, None),
+        Some(shard) => {
+            let (hosts, positions) = shard.select(selection.hosts, |h| h.name.as_str());
+            let info = ShardInfo {
+                index: shard.index,
+                count: shard.count,
+                selected,
+                positions,
+            };
+            (hosts, Some(info))
+        }
+    };
     // The user's environment (HOME, USER) is read here once; fleet code never reads it.
     let env = LocalEnv::from_process();
     // In inventory order: audit_fleet returns one outcome per target, in target order.
-    let (outcomes, warnings) = audit_hosts(args, &selection.hosts, &env)?;
+    let (outcomes, warnings) = audit_hosts(args, &hosts, &env)?;
     let mut controller = ControllerInfo::new(started_at, now());
     controller.inventories = args
         .inventories
@@ -88,11 +106,13 @@ fn audit_inventory(args: &AuditArgs) -> anyhow::Result<Verdict> {
     controller.limit = args.limit.clone();
     controller.skipped = selection.skipped;
     controller.warnings = warnings;
-    let found = verdict(&outcomes);
-    let report = FleetReport::new(controller, outcomes);
-    let render = renderer(args, true);
-    Sink::new(args.output.as_deref()).write(|out| render.fleet(&report, out))?;
-    Ok(found)
+    controller.shard = shard;
+    let mut found = verdict(&outcomes);
+    let mut report = FleetReport::new(controller, outcomes);
+    if let Some(policy) = &policy {
+        found = policy.apply(&mut report, found);
+    }
+    plan.deliver(Audited::Fleet(&report), found)
 }
 
 /// Audits `hosts` over SSH with a progress bar on stderr: one outcome per host, in

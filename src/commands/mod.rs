@@ -3,6 +3,10 @@
 //! or the error, into the exit status.
 
 pub mod audit;
+pub mod diff;
+pub mod merge;
+mod outputs;
+pub mod report;
 pub mod restart;
 
 use anyhow::Context as _;
@@ -46,6 +50,9 @@ fn setup(
 pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match cli.command {
         Command::Audit(args) => audit::run(&args),
+        Command::Merge(args) => merge::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Restart(args) => restart::run(&args),
     }
 }

@@ -17,7 +17,7 @@ use crate::campaign::{
     CampaignEvent, CampaignHost, CampaignOutcome, CampaignPlan, HealthChecks, HostInput, Journal,
     OutsideWindow, Replay, Schedule, Settings, UnitFilter, Unplanned, execute,
 };
-use crate::cli::{Format, OutsideWindowArg, RestartArgs};
+use crate::cli::{CampaignFormat, OutsideWindowArg, RestartArgs};
 use crate::deploy::{DeployOptions, HostDeploy, STALL_TIMEOUT, embedded_probes};
 use crate::exit::{UsageError, Verdict};
 use crate::fleet::{FleetOptions, Target, audit_fleet};
@@ -110,8 +110,8 @@ pub fn run(args: &RestartArgs) -> anyhow::Result<Verdict> {
     write_outcome(args, &outcome, &state)?;
     Ok(Verdict {
         hosts_failed: outcome.failed_hosts(),
-        hosts_with_findings: 0,
         stopped: outcome.stopped.is_some(),
+        ..Verdict::default()
     })
 }
 
@@ -417,8 +417,8 @@ fn write_plan(args: &RestartArgs, plan: &CampaignPlan) -> anyhow::Result<()> {
         stdout_width()
     };
     Sink::new(args.output.as_deref()).write(|out| match args.format {
-        Format::Json => plan_json(plan, out),
-        Format::Table => out.write_all(plan_table(plan, width).as_bytes()),
+        CampaignFormat::Json => plan_json(plan, out),
+        CampaignFormat::Table => out.write_all(plan_table(plan, width).as_bytes()),
     })
 }
 
@@ -429,8 +429,8 @@ fn write_outcome(args: &RestartArgs, outcome: &CampaignOutcome, state: &str) -> 
         stdout_width()
     };
     Sink::new(args.output.as_deref()).write(|out| match args.format {
-        Format::Json => campaign_json(outcome, Some(state), out),
-        Format::Table => {
+        CampaignFormat::Json => campaign_json(outcome, Some(state), out),
+        CampaignFormat::Table => {
             out.write_all(campaign_table(outcome, width).as_bytes())?;
             writeln!(out, "State file: {state}")
         }

@@ -126,7 +126,7 @@ pub async fn fan_out<C: Connector + Clone>(
                 host: target.name.clone(),
             });
             let outcome = audit_host(&connector, &target, &plan, &events).await;
-            let _ = events.send(FleetEvent::HostFinished(Box::new(outcome.clone())));
+            let _ = events.send(FleetEvent::finished(&outcome));
             (index, outcome)
         });
         task_index.insert(handle.id(), index);
@@ -138,7 +138,7 @@ pub async fn fan_out<C: Connector + Clone>(
                 if let Some(&index) = task_index.get(&err.id()) {
                     let outcome =
                         internal_failure(&targets[index], format!("the audit task failed: {err}"));
-                    let _ = events.send(FleetEvent::HostFinished(Box::new(outcome.clone())));
+                    let _ = events.send(FleetEvent::finished(&outcome));
                     outcomes[index] = Some(outcome);
                 }
             }

@@ -95,7 +95,7 @@ fn finished(events: &[FleetEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|event| match event {
-            FleetEvent::HostFinished(outcome) => Some(outcome.host.clone()),
+            FleetEvent::HostFinished { host, .. } => Some(host.clone()),
             _ => None,
         })
         .collect()
@@ -124,6 +124,31 @@ async fn outcomes_keep_the_order_given_whatever_finishes_first() {
     }
     assert_eq!(connector.disconnected.load(Ordering::SeqCst), 5);
     assert_eq!(connector.finished.load(Ordering::SeqCst), 1);
+}
+
+/// Hosts that drop packets wait out their timeouts side by side, never one after the
+/// other: 40 silent hosts with `--forks 40` take one host timeout, not forty, and with
+/// `--forks 10` four. Time is paused, so the elapsed time is exact, not measured.
+#[tokio::test(start_paused = true)]
+async fn silent_hosts_time_out_in_parallel() {
+    for (forks, rounds) in [(40, 1), (10, 4)] {
+        let connector = Arc::new(FakeConnector::default());
+        let names: Vec<String> = (0..40).map(|i| format!("silent{i}")).collect();
+        for name in &names {
+            connector.add(name, FakeTarget::Hang);
+        }
+        let targets = names.iter().map(|name| target(name)).collect();
+        let mut plan = plan(forks);
+        plan.host_timeout = Duration::from_secs(30);
+        let started = tokio::time::Instant::now();
+        let (outcomes, _) = run(&connector, targets, plan).await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(30 * rounds),
+            "--forks {forks}"
+        );
+        assert!(outcomes.iter().all(|o| state(o).starts_with("Timeout")));
+    }
 }
 
 /// `--forks 3` over ten hosts: never more than three connected or connecting at once,

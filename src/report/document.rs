@@ -48,6 +48,24 @@ pub struct ControllerInfo {
     /// line that is not UTF-8), in words, for the user to fix. Optional: absent when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The part of the selected hosts this run audited (`--shard`); absent when the run
+    /// was not sharded, and in the report `patchgap merge` writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// The shard of a run, as its fleet report records it, so that `patchgap merge` can check
+/// the shards and put the hosts back in the unsharded order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// This shard's number, from 1.
+    pub index: u32,
+    /// How many shards the run was split into.
+    pub count: u32,
+    /// How many hosts the whole run selected, all shards together.
+    pub selected: usize,
+    /// For each host of this report, in order, its position among all the selected hosts.
+    pub positions: Vec<usize>,
 }
 
 impl ControllerInfo {
@@ -63,6 +81,7 @@ impl ControllerInfo {
             limit: None,
             skipped: Vec::new(),
             warnings: Vec::new(),
+            shard: None,
         }
     }
 }

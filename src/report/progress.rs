@@ -1,11 +1,11 @@
-//! The progress bar of a fleet audit on stderr: hosts done, failed, in flight and in which
-//! phase (connecting, uploading, probing); of a restart campaign: hosts done, and what is
-//! being restarted where. It only
+//! The progress bar of a fleet audit on stderr: hosts done, the rate and the time left,
+//! failures so far by class, hosts in flight and in which phase (connecting, uploading,
+//! probing); of a restart campaign: hosts done, and what is being restarted where. It only
 //! consumes [`FleetEvent`]s, so the executor stays testable without a terminal; it is
 //! hidden when stderr is not a terminal or with `--quiet`. Terminal prompts (key
 //! passphrases) suspend it so that they stay readable.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,8 +15,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::aggregate::failure_label;
 use crate::campaign::CampaignEvent;
-use crate::outcome::{FleetEvent, HostResult, Phase};
+use crate::outcome::{Failure, FleetEvent, Phase};
 use crate::transport::PassphrasePrompt;
 
 /// Counts kept from the events: what the bar shows.
@@ -25,6 +26,8 @@ struct Tally {
     total: usize,
     done: usize,
     failed: usize,
+    /// Failures so far by class, in the order of [`Failure`].
+    failures: BTreeMap<Failure, usize>,
     /// Hosts being audited, with the phase each last reported (none until its first).
     in_flight: HashMap<String, Option<Phase>>,
 }
@@ -41,17 +44,19 @@ impl Tally {
                     *current = Some(*phase);
                 }
             }
-            FleetEvent::HostFinished(outcome) => {
-                self.in_flight.remove(&outcome.host);
+            FleetEvent::HostFinished { host, failure } => {
+                self.in_flight.remove(host);
                 self.done += 1;
-                if matches!(outcome.result, HostResult::Failed { .. }) {
+                if let Some(failure) = failure {
                     self.failed += 1;
+                    *self.failures.entry(*failure).or_default() += 1;
                 }
             }
         }
     }
 
-    /// `2 failed, 5 in flight (1 connecting, 4 probing)`: phases with hosts in them only.
+    /// `2 failed (1 unreachable, 1 timeout), 5 in flight (1 connecting, 4 probing)`: classes
+    /// and phases with hosts in them only.
     fn message(&self) -> String {
         let counts: Vec<String> = PHASES
             .iter()
@@ -64,7 +69,16 @@ impl Tally {
                 (count > 0).then(|| format!("{count} {}", phase_label(*phase)))
             })
             .collect();
-        let mut message = format!("{} failed, {} in flight", self.failed, self.in_flight.len());
+        let mut message = format!("{} failed", self.failed);
+        if !self.failures.is_empty() {
+            let classes: Vec<String> = self
+                .failures
+                .iter()
+                .map(|(failure, count)| format!("{count} {}", failure_label(*failure)))
+                .collect();
+            message.push_str(&format!(" ({})", classes.join(", ")));
+        }
+        message.push_str(&format!(", {} in flight", self.in_flight.len()));
         if !counts.is_empty() {
             message.push_str(&format!(" ({})", counts.join(", ")));
         }
@@ -109,7 +123,8 @@ impl Progress {
         };
         let bar = ProgressBar::with_draw_target(Some(0), target);
         let style = ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:30}] {pos}/{len} hosts, {msg} ({elapsed})",
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} hosts, {per_sec}, {eta} left, {msg} \
+             ({elapsed})",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -231,22 +246,16 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{Failure, HostOutcome};
 
     fn failed(host: &str) -> FleetEvent {
-        let result = HostResult::Failed {
-            failure: Failure::Unreachable,
-            message: String::new(),
-            stderr_tail: None,
-        };
-        FleetEvent::HostFinished(Box::new(HostOutcome {
+        failed_with(host, Failure::Unreachable)
+    }
+
+    fn failed_with(host: &str, failure: Failure) -> FleetEvent {
+        FleetEvent::HostFinished {
             host: host.into(),
-            address: host.into(),
-            port: 22,
-            user: "root".into(),
-            elapsed_ms: 1,
-            result,
-        }))
+            failure: Some(failure),
+        }
     }
 
     #[test]
@@ -265,7 +274,7 @@ mod tests {
             tally.in_flight.keys().collect::<Vec<_>>(),
             [&"b".to_string()]
         );
-        assert_eq!(tally.message(), "1 failed, 1 in flight");
+        assert_eq!(tally.message(), "1 failed (1 unreachable), 1 in flight");
         tally.apply(&failed("b"));
         assert_eq!((tally.done, tally.failed), (2, 2));
     }
@@ -295,7 +304,16 @@ mod tests {
             tally.message(),
             "0 failed, 3 in flight (1 connecting, 1 probing)"
         );
-        tally.apply(&failed("b"));
-        assert_eq!(tally.message(), "1 failed, 2 in flight (1 probing)");
+        tally.apply(&failed_with("b", Failure::Timeout));
+        assert_eq!(
+            tally.message(),
+            "1 failed (1 timeout), 2 in flight (1 probing)"
+        );
+        tally.apply(&failed("a"));
+        tally.apply(&failed_with("c", Failure::Timeout));
+        assert_eq!(
+            tally.message(),
+            "3 failed (1 unreachable, 2 timeout), 0 in flight"
+        );
     }
 }

@@ -17,3 +17,17 @@ pub trait Render {
     /// A fleet run: every selected host's outcome.
     fn fleet(&self, report: &FleetReport, out: &mut dyn Write) -> io::Result<()>;
 }
+
+/// A local audit as a fleet of one ([`FleetReport::single_host`]), for the formats that
+/// render every report through [`Render::fleet`]: one code path per format. The run's times
+/// are the scan's own, so the same report always renders the same.
+pub fn host_as_fleet(report: &Report) -> io::Result<FleetReport> {
+    let started = report.host.scanned_at;
+    let finished =
+        started.saturating_add(i64::try_from(report.scan.duration_ms / 1000).unwrap_or(i64::MAX));
+    FleetReport::single_host(
+        report.clone(),
+        super::document::ControllerInfo::new(started, finished),
+    )
+    .map_err(io::Error::other)
+}

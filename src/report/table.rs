@@ -14,6 +14,7 @@ use super::actions::{ActionKind, PendingAction, RebootVerdict};
 use super::aggregate::{FleetSummary, HostSummary, failure_label, summarize};
 use super::document::FleetReport;
 use super::host_table;
+use super::policy_table::render_policy;
 use super::render::Render;
 use super::text::{cell, new_table, right_align};
 
@@ -35,7 +36,21 @@ impl Render for Table {
     }
 
     fn fleet(&self, report: &FleetReport, out: &mut dyn io::Write) -> io::Result<()> {
-        out.write_all(render_summary(&summarize(&report.hosts), self.width).as_bytes())
+        out.write_all(render_summary(&summarize(&report.hosts), self.width).as_bytes())?;
+        self.policy(report, out)
+    }
+}
+
+impl Table {
+    /// The `--policy` verdict after the tables, when there is one.
+    pub fn policy(&self, report: &FleetReport, out: &mut dyn io::Write) -> io::Result<()> {
+        match &report.policy {
+            Some(outcome) => {
+                let text = render_policy(outcome, self.width);
+                write!(out, "\n{}\n", text.trim_end())
+            }
+            None => Ok(()),
+        }
     }
 }
 

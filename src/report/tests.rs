@@ -5,39 +5,10 @@ use super::*;
 use crate::deploy::probe_output::parse_probe_output;
 use crate::exit::Verdict;
 use crate::outcome::{Failure, HostOutcome, HostResult};
+use crate::test_outcomes::{audited, failed};
 use crate::test_reports::{clean, report_json, with_findings, with_one_service};
 
-fn audited(host: &str, report: patchgap_probe::Report, partial: bool) -> HostOutcome {
-    let probe = parse_probe_output(report_json(&report).as_bytes()).expect("valid report");
-    HostOutcome {
-        host: host.into(),
-        address: host.into(),
-        port: 22,
-        user: "root".into(),
-        elapsed_ms: 200,
-        result: HostResult::Audited {
-            partial,
-            report: Box::new(probe),
-        },
-    }
-}
-
-fn failed(host: &str, failure: Failure, message: &str) -> HostOutcome {
-    HostOutcome {
-        host: host.into(),
-        address: host.into(),
-        port: 22,
-        user: "root".into(),
-        elapsed_ms: 10_000,
-        result: HostResult::Failed {
-            failure,
-            message: message.into(),
-            stderr_tail: None,
-        },
-    }
-}
-
-fn fleet() -> Vec<HostOutcome> {
+pub(super) fn fleet() -> Vec<HostOutcome> {
     vec![
         audited("web1", with_findings("web1"), false),
         audited("web2", with_findings("web2"), true),
@@ -108,7 +79,7 @@ fn what_a_fleet_run_found() {
         Verdict {
             hosts_failed: 2,
             hosts_with_findings: 3,
-            stopped: false
+            ..Verdict::default()
         }
     );
     let audited_only: Vec<HostOutcome> = fleet().into_iter().take(4).collect();
@@ -135,7 +106,7 @@ fn host_text(format: &dyn Render, report: &patchgap_probe::Report) -> String {
     String::from_utf8(out).expect("utf8")
 }
 
-fn fleet_report(outcomes: Vec<HostOutcome>) -> FleetReport {
+pub(super) fn fleet_report(outcomes: Vec<HostOutcome>) -> FleetReport {
     let mut report = FleetReport::new(ControllerInfo::new(100, 160), outcomes);
     // Pinned, so that a version bump does not change the snapshots.
     report.controller.version = "0.0.0-test".into();
@@ -268,4 +239,32 @@ fn a_partial_scan_in_the_report_counts_as_partial() {
         verdict(&[audited("h", clean("h"), false)]),
         Verdict::default()
     );
+}
+
+/// The shared fleet judged by the documented example policy: the table ends with the
+/// policy's section, and the JSON carries the same verdict.
+#[test]
+fn the_fleet_table_and_json_show_the_policy() {
+    let policy = crate::policy::Policy::parse(
+        "examples/policy.yaml",
+        include_str!("../../examples/policy.yaml"),
+    )
+    .expect("example policy");
+    let mut report = fleet_report(fleet());
+    let found = verdict(&report.hosts);
+    let found = policy.apply(&mut report, found);
+    assert_eq!(
+        found.policy,
+        Some(Level::Fail),
+        "2 of 6 hosts failed: over 10%"
+    );
+    assert_eq!(
+        found.hosts_failed, 2,
+        "the failed_hosts rule broke at `fail`"
+    );
+    let text = fleet_text(&Table::default(), &report);
+    insta::assert_snapshot!(text);
+    let json: serde_json::Value = serde_json::from_str(&fleet_text(&Json, &report)).expect("json");
+    assert_eq!(json["policy"]["level"], "fail");
+    assert_eq!(json["policy"]["rules"][1]["id"], "stale_services#2");
 }
