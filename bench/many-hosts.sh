@@ -86,7 +86,14 @@ UseDNS no
 LogLevel ERROR
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
-    ip netns exec "$ns" /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+    # The hosts' root has a home of its own, empty: sshd starts every command through
+    # root's login shell, which would otherwise read this machine's dotfiles (a pyenv or
+    # conda hook in ~/.bashrc takes a lock per shell and stalls a hundred logins at once).
+    # A bind mount in a mount namespace of sshd's own; this machine's /root is untouched.
+    mkdir -m 0700 "$dir/root-home"
+    ip netns exec "$ns" unshare --mount --propagation private /bin/sh -c \
+        'mount --bind "$1" /root && exec /usr/sbin/sshd -f "$2" -E "$3"' \
+        sh "$dir/root-home" "$dir/sshd_config" "$dir/sshd.log"
     local key
     key=$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")
     for ((i = 0; i < n; i++)); do echo "$(address "$i") $key"; done >"$dir/known_hosts"
