@@ -131,6 +131,7 @@ fn report() -> impl Strategy<Value = Report> {
                     reboot: Default::default(),
                     integrity: None,
                     warnings,
+                    exposure: None,
                 }
             },
         )
