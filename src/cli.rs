@@ -27,6 +27,27 @@ pub enum Format {
     Json,
 }
 
+/// A risk level as `--min-risk` takes it (see docs/risk.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MinRisk {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl From<MinRisk> for patchgap_probe::report::RiskLevel {
+    fn from(m: MinRisk) -> Self {
+        use patchgap_probe::report::RiskLevel;
+        match m {
+            MinRisk::Low => RiskLevel::Low,
+            MinRisk::Medium => RiskLevel::Medium,
+            MinRisk::High => RiskLevel::High,
+            MinRisk::Critical => RiskLevel::Critical,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// Ansible-style YAML inventory; may be given more than once. Without it, this
@@ -50,6 +71,10 @@ pub struct AuditArgs {
     /// Hide progress and hints on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// In tables, only services and processes of at least this risk (docs/risk.md).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub min_risk: Option<MinRisk>,
 
     #[command(flatten)]
     pub probe: ProbeArgs,

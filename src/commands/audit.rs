@@ -55,6 +55,7 @@ fn renderer(args: &AuditArgs, fleet: bool) -> Box<dyn Render> {
                 stdout_width()
             },
             show_ignored: args.probe.show_ignored,
+            min_risk: args.min_risk.map(Into::into),
         }),
     }
 }
