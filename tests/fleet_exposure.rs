@@ -19,28 +19,26 @@ use patchgap_probe::report::{
     AddressClass, PackageExposure, ProcessExposure, Protocol, RiskLevel, Security,
 };
 
-fn shared_fleet() -> Option<&'static Fleet> {
-    Fleet::shared("exposure", 2)
-}
-
-/// Run `scenario` on `host` with the probe installed there (nothing when the fleet is
-/// skipped).
-fn on_host(host: &str, scenario: fn(&Fleet, &str)) {
-    let Some(fleet) = shared_fleet() else {
-        return;
-    };
+/// The fleet of this binary with the probe pushed to `host`; `None` when fleets are
+/// skipped on this machine.
+fn ready(host: &str) -> Option<&'static Fleet> {
+    let fleet = Fleet::shared("exposure", 2)?;
     probe::install(fleet, host);
-    scenario(fleet, host);
+    Some(fleet)
 }
 
 #[test]
 fn a_security_update_under_a_listening_daemon_outranks_a_cosmetic_one() {
-    on_host("h01", security_versus_cosmetic);
+    if let Some(fleet) = ready("h01") {
+        security_versus_cosmetic(fleet, "h01");
+    }
 }
 
 #[test]
 fn a_host_without_changelogs_says_unknown_and_why() {
-    on_host("h02", docs_excluded);
+    if let Some(fleet) = ready("h02") {
+        docs_excluded(fleet, "h02");
+    }
 }
 
 fn package<'r>(report: &'r Report, name: &str) -> &'r PackageExposure {
