@@ -61,22 +61,25 @@ pub struct Parsed {
 
 fn header_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    // dpkg's own pattern (Dpkg::Changelog::Entry::Debian), case-insensitive.
+    // dpkg's own pattern (Dpkg::Changelog::Entry::Debian), case-insensitive, in ASCII
+    // classes: Unicode ones make the pattern slow to build, and names are ASCII.
     RE.get_or_init(|| {
-        Regex::new(r"(?i)^(\w[-+0-9a-z.]*) \(([^() \t]+)\)((?:\s+[-+0-9a-z./]+)+)\s*;(.*)$")
+        Regex::new(r"^([0-9A-Za-z_][-+0-9A-Za-z.]*) \(([^() \t]+)\)((?:[ \t]+[-+0-9A-Za-z./]+)+)[ \t]*;(.*)$")
             .expect("static pattern")
     })
 }
 
 fn cve_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"(?i)\bCVE-(\d{4})-(\d{4,7})\b").expect("static pattern"))
+    RE.get_or_init(|| {
+        Regex::new(r"(?i)(?-u:\b)CVE-([0-9]{4})-([0-9]{4,7})(?-u:\b)").expect("static pattern")
+    })
 }
 
 fn security_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(?i)(\bsecurity:|\bsecurity (?:fix|issue|update|problem|vulnerabilit)|vulnerabilit(?:y|ies)|\[security\]|fix(?:es)? (?:a |the )?security)")
+        Regex::new(r"(?i-u:\bsecurity:|\bsecurity (?:fix|issue|update|problem|vulnerabilit)|vulnerabilit(?:y|ies)|\[security\]|fix(?:es)? (?:a |the )?security)")
             .expect("static pattern")
     })
 }
@@ -120,7 +123,12 @@ pub fn parse(input: impl Read, stop_at: Option<&str>) -> Parsed {
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end();
-        if let Some(entry) = header(text) {
+        // Headers start in the first column; change lines are indented.
+        let header = match text.as_bytes().first() {
+            Some(c) if c.is_ascii_alphanumeric() => header(text),
+            _ => None,
+        };
+        if let Some(entry) = header {
             let older = stop
                 .as_ref()
                 .is_some_and(|s| entry.version.parse::<Version>().is_ok_and(|v| v <= *s));
@@ -130,6 +138,13 @@ pub fn parse(input: impl Read, stop_at: Option<&str>) -> Parsed {
             out.entries.push(entry);
         } else if let Some(entry) = out.entries.last_mut() {
             if text.starts_with(" -- ") {
+                continue;
+            }
+            // The patterns run only on lines that can match: most lines name neither.
+            let may_match = ["cve-", "securit", "vulnerab"]
+                .iter()
+                .any(|n| contains_ascii_ci(text, n));
+            if !may_match {
                 continue;
             }
             for c in cve_re().captures_iter(text) {
@@ -144,6 +159,13 @@ pub fn parse(input: impl Read, stop_at: Option<&str>) -> Parsed {
         }
     }
     out
+}
+
+/// Whether `hay` contains `needle` (lowercase ASCII), ignoring ASCII case.
+fn contains_ascii_ci(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// An entry header line, parsed.
