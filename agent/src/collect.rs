@@ -35,6 +35,11 @@ pub fn collect(opts: &Options) -> Report {
             .ok()
     });
     let (containers, contexts) = contexts(&scan.processes);
+    let sockets: HashMap<u32, (Vec<u64>, Option<u64>)> = scan
+        .processes
+        .iter()
+        .map(|p| (p.process.pid, (p.sockets.clone(), p.netns)))
+        .collect();
     let attributed = stale::attribute(&host_db, scan.processes, &opts.ignore, &self_pids(roots));
     let actions = stale::group(&attributed.processes);
     let exposure = exposure::collect(&exposure::Input {
@@ -42,6 +47,7 @@ pub fn collect(opts: &Options) -> Report {
         host_db: &host_db,
         containers: &containers,
         contexts: &contexts,
+        sockets: &sockets,
         processes: &attributed.processes,
         packages: &attributed.packages,
         actions: &actions,

@@ -31,6 +31,9 @@ pub struct Input<'a> {
     pub containers: &'a HashMap<String, PathBuf>,
     /// PID -> context label of each stale process.
     pub contexts: &'a HashMap<u32, String>,
+    /// PID -> the socket inodes and network namespace the scan saw; processes missing
+    /// here have their fds read again.
+    pub sockets: &'a HashMap<u32, (Vec<u64>, Option<u64>)>,
     pub processes: &'a [StaleProcess],
     pub packages: &'a [PackageChange],
     pub actions: &'a Actions,
@@ -77,7 +80,11 @@ pub fn collect(input: &Input<'_>) -> Exposure {
                 .iter()
                 .filter(|e| e.context == ctx && names.contains(e.name.as_str()))
                 .collect();
-            let (found, sockets_unknown) = match sockets.of(input.roots, p.pid) {
+            let seen = match input.sockets.get(&p.pid) {
+                Some((inodes, netns)) => sockets.listening(input.roots, p.pid, *netns, inodes),
+                None => sockets.of(input.roots, p.pid),
+            };
+            let (found, sockets_unknown) = match seen {
                 Ok(s) => (s, None),
                 Err(e) => (Vec::new(), Some(e)),
             };

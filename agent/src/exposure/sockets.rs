@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::rawfs::{self, DirBuf, FileBuf, LinkBuf};
 use crate::report::{AddressClass, ListeningSocket, Protocol};
 use crate::roots::Roots;
+use crate::stale::namespace_inode;
 
 /// Largest socket table read (about 150 bytes a socket: a million sockets).
 const TABLE_MAX: u64 = 160 << 20;
@@ -35,8 +36,8 @@ type Listening = HashMap<u64, ListeningSocket>;
 /// Reads sockets for one run, each namespace's tables once.
 #[derive(Debug, Default)]
 pub struct Sockets {
-    /// Namespace id (`net:[INODE]`) -> its listening sockets, or why unreadable.
-    by_netns: HashMap<String, Result<Listening, String>>,
+    /// Network namespace inode -> its listening sockets, or why unreadable.
+    by_netns: HashMap<u64, Result<Listening, String>>,
     /// Number of namespaces whose tables were read.
     pub namespaces_read: u32,
     file: FileBuf,
@@ -45,10 +46,11 @@ pub struct Sockets {
 }
 
 impl Sockets {
-    /// The listening sockets of process `pid` (sorted, unique), or why they are unknown.
+    /// The listening sockets of process `pid` (sorted, unique), or why they are unknown:
+    /// its fd table and network namespace are read here (see [`Sockets::listening`] when
+    /// the scan already read them).
     pub fn of(&mut self, roots: &Roots, pid: u32) -> Result<Vec<ListeningSocket>, String> {
-        let proc_dir = rawfs::open_dir(rustix::fs::CWD, roots.proc_path(pid.to_string()))
-            .map_err(|e| format!("/proc/{pid} not readable: {e}"))?;
+        let proc_dir = open_proc(roots, pid)?;
         let inodes = self.socket_inodes(&proc_dir, pid)?;
         if inodes.is_empty() {
             return Ok(Vec::new());
@@ -56,12 +58,29 @@ impl Sockets {
         let netns = self
             .link
             .read_at(&proc_dir, "ns/net")
-            .map(|l| l.into_owned())
-            .map_err(|e| format!("/proc/{pid}/ns/net not readable: {e}"))?;
+            .ok()
+            .and_then(|l| namespace_inode(&l));
+        self.listening(roots, pid, netns, &inodes)
+    }
+
+    /// The listening sockets among `inodes`, the sockets process `pid` holds in network
+    /// namespace `netns` (sorted, unique), or why they are unknown. The namespace's tables
+    /// are read through `pid` the first time it is asked about.
+    pub fn listening(
+        &mut self,
+        roots: &Roots,
+        pid: u32,
+        netns: Option<u64>,
+        inodes: &[u64],
+    ) -> Result<Vec<ListeningSocket>, String> {
+        if inodes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let netns = netns.ok_or_else(|| format!("/proc/{pid}/ns/net not readable"))?;
         if !self.by_netns.contains_key(&netns) {
-            let tables = self.read_tables(&proc_dir, pid);
+            let tables = open_proc(roots, pid).and_then(|dir| self.read_tables(&dir, pid));
             self.namespaces_read += 1;
-            self.by_netns.insert(netns.clone(), tables);
+            self.by_netns.insert(netns, tables);
         }
         let listening = match self.by_netns.get(&netns) {
             Some(Ok(l)) => l,
@@ -117,6 +136,12 @@ impl Sockets {
         }
         Ok(out)
     }
+}
+
+/// `/proc/PID`, open.
+fn open_proc(roots: &Roots, pid: u32) -> Result<rustix::fd::OwnedFd, String> {
+    rawfs::open_dir(rustix::fs::CWD, roots.proc_path(pid.to_string()))
+        .map_err(|e| format!("/proc/{pid} not readable: {e}"))
 }
 
 /// `INODE` of a `socket:[INODE]` link target.
