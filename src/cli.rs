@@ -78,6 +78,10 @@ pub struct OutputArgs {
     /// (none by default).
     #[arg(long, value_name = "KEY=N,...")]
     pub critical: Option<LimitSpec>,
+
+    /// In tables, only services and processes of at least this risk (docs/risk.md).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub min_risk: Option<MinRisk>,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +99,27 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub policy: PolicyArgs,
+}
+
+/// A risk level as `--min-risk` takes it (see docs/risk.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MinRisk {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl From<MinRisk> for patchgap_probe::report::RiskLevel {
+    fn from(m: MinRisk) -> Self {
+        use patchgap_probe::report::RiskLevel;
+        match m {
+            MinRisk::Low => RiskLevel::Low,
+            MinRisk::Medium => RiskLevel::Medium,
+            MinRisk::High => RiskLevel::High,
+            MinRisk::Critical => RiskLevel::Critical,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

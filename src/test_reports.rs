@@ -26,6 +26,7 @@ pub fn clean(hostname: &str) -> Report {
         reboot: Default::default(),
         integrity: None,
         warnings: Vec::new(),
+        exposure: None,
     }
 }
 

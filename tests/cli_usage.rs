@@ -101,6 +101,18 @@ fn a_limit_that_matches_nothing_exits_2() {
     assert!(!port.was_contacted(), "a host was contacted");
 }
 
+#[test]
+fn a_bad_min_risk_level_exits_2_and_names_the_levels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = SilentPort::new();
+    let inventory = inventory(dir.path(), port.port(), 1);
+    let out = audit(dir.path(), &inventory, ":", &["--min-risk", "severe"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("critical"), "{stderr}");
+    assert!(!port.was_contacted(), "a host was contacted");
+}
+
 /// With a hard limit of 40 descriptors, 50 forks would run out of them: the run audits
 /// fewer hosts at once, says so, and every host ends in its own state (a handshake
 /// timeout here), none in "Too many open files".

@@ -14,8 +14,9 @@ use patchgap::deploy::probe_output::{
     InvalidOutput, MAX_PROBE_OUTPUT, ProbeReport, parse_probe_output,
 };
 use patchgap_probe::report::{
-    Actions, Finding, FindingKind, HostInfo, NowAtPath, Owner, ScanStats, ServiceAction, Severity,
-    StaleProcess,
+    Actions, AddressClass, Exposure, Finding, FindingKind, HostInfo, ListeningSocket, NowAtPath,
+    Owner, PackageExposure, ProcessExposure, Protocol, Risk, RiskLevel, ScanStats, Security,
+    ServiceAction, ServiceRisk, Severity, StaleProcess, VersionOrigin,
 };
 use patchgap_probe::{Report, SCHEMA_VERSION};
 use proptest::prelude::*;
@@ -83,6 +84,78 @@ fn process() -> impl Strategy<Value = StaleProcess> {
         )
 }
 
+fn risk() -> impl Strategy<Value = Risk> {
+    (
+        prop::sample::select(RiskLevel::ALL.to_vec()),
+        prop::collection::vec(any::<String>(), 0..3),
+    )
+        .prop_map(|(level, reasons)| Risk { level, reasons })
+}
+
+/// The exposure part, with arbitrary names, versions, CVEs, reasons and addresses.
+fn exposure() -> impl Strategy<Value = Exposure> {
+    let package = (
+        (any::<String>(), any::<String>(), any::<Option<String>>()),
+        prop::sample::select(vec![
+            Security::Security,
+            Security::NotSecurity,
+            Security::Unknown,
+        ]),
+        prop::collection::vec(any::<String>(), 0..3),
+        any::<Option<String>>(),
+        any::<u32>(),
+    )
+        .prop_map(
+            |((context, name, running), security, texts, urgency, entries)| PackageExposure {
+                context,
+                name,
+                installed_version: running.clone(),
+                running_version: running,
+                running_version_from: VersionOrigin::Unknown,
+                security,
+                security_reasons: texts.clone(),
+                cves: texts.clone(),
+                urgency,
+                entries,
+                changelogs: texts,
+            },
+        );
+    let socket = (any::<String>(), any::<u16>()).prop_map(|(address, port)| ListeningSocket {
+        protocol: Protocol::Udp,
+        address,
+        port,
+        class: AddressClass::Any,
+    });
+    let process = (
+        any::<u32>(),
+        prop::collection::vec(socket, 0..2),
+        any::<Option<String>>(),
+        risk(),
+    )
+        .prop_map(|(pid, sockets, sockets_unknown, risk)| ProcessExposure {
+            pid,
+            sockets,
+            sockets_unknown,
+            risk,
+        });
+    let service = (
+        any::<String>(),
+        risk(),
+        prop::collection::vec(any::<String>(), 0..2),
+    )
+        .prop_map(|(unit, risk, cves)| ServiceRisk { unit, risk, cves });
+    (
+        prop::collection::vec(package, 0..2),
+        prop::collection::vec(process, 0..2),
+        prop::collection::vec(service, 0..2),
+    )
+        .prop_map(|(packages, processes, services)| Exposure {
+            packages,
+            processes,
+            services,
+        })
+}
+
 /// A report as a probe could print it, with arbitrary names, paths and numbers.
 fn report() -> impl Strategy<Value = Report> {
     (
@@ -95,10 +168,19 @@ fn report() -> impl Strategy<Value = Report> {
         ),
         prop::collection::vec(process(), 0..4),
         prop::collection::vec((any::<String>(), any::<Vec<u32>>()), 0..3),
-        prop::collection::vec(any::<String>(), 0..3),
+        (
+            prop::collection::vec(any::<String>(), 0..3),
+            prop::option::of(exposure()),
+        ),
     )
         .prop_map(
-            |(probe_version, (hostname, os, scanned_at, euid), processes, services, warnings)| {
+            |(
+                probe_version,
+                (hostname, os, scanned_at, euid),
+                processes,
+                services,
+                (warnings, exposure),
+            )| {
                 Report {
                     schema_version: SCHEMA_VERSION,
                     probe_version,
@@ -131,6 +213,7 @@ fn report() -> impl Strategy<Value = Report> {
                     reboot: Default::default(),
                     integrity: None,
                     warnings,
+                    exposure,
                 }
             },
         )

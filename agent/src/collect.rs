@@ -1,12 +1,14 @@
 //! One audit of one host, from the roots to the finished [`Report`].
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::dpkg::Database;
 use crate::ignore::IgnoreRules;
 use crate::report::{PROBE_VERSION, Report, SCHEMA_VERSION};
 use crate::roots::Roots;
-use crate::{host, kernel, microcode, reboot, stale};
+use crate::{exposure, host, kernel, microcode, reboot, stale};
 
 /// What to look at and what to set aside.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +34,25 @@ pub fn collect(opts: &Options) -> Report {
             .map_err(|e| warnings.push(format!("integrity check not done: {e}")))
             .ok()
     });
+    let (containers, contexts) = contexts(&scan.processes);
+    let sockets: HashMap<u32, (Vec<u64>, Option<u64>)> = scan
+        .processes
+        .iter()
+        .map(|p| (p.process.pid, (p.sockets.clone(), p.netns)))
+        .collect();
     let attributed = stale::attribute(&host_db, scan.processes, &opts.ignore, &self_pids(roots));
     let actions = stale::group(&attributed.processes);
+    let exposure = exposure::collect(&exposure::Input {
+        roots,
+        host_db: &host_db,
+        containers: &containers,
+        contexts: &contexts,
+        sockets: &sockets,
+        processes: &attributed.processes,
+        packages: &attributed.packages,
+        actions: &actions,
+        scanned_at: host.scanned_at,
+    });
     let mut stats = scan.stats;
     let kernel = kernel::collect_with(roots, &host_db);
     let microcode = microcode::collect(roots);
@@ -53,7 +72,21 @@ pub fn collect(opts: &Options) -> Report {
         reboot,
         integrity,
         warnings: attributed.warnings.into_iter().chain(warnings).collect(),
+        exposure: Some(exposure),
     }
+}
+
+/// Container roots by context label, and the context label of each scanned process.
+fn contexts(inspected: &[stale::Inspected]) -> (HashMap<String, PathBuf>, HashMap<u32, String>) {
+    let mut roots = HashMap::new();
+    let mut labels = HashMap::new();
+    for p in inspected {
+        if let stale::Context::Container { key, root } = &p.context {
+            roots.entry(key.clone()).or_insert_with(|| root.clone());
+        }
+        labels.insert(p.process.pid, p.context.label().to_string());
+    }
+    (roots, labels)
 }
 
 /// The probe's own PID, and its parent when that is the `sudo` that started it: both map

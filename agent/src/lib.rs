@@ -13,6 +13,7 @@ finds and forks no helper tools.
 
 mod collect;
 pub mod dpkg;
+pub mod exposure;
 pub mod glob;
 pub mod host;
 pub mod ignore;

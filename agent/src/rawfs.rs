@@ -45,7 +45,7 @@ pub fn open_dir(dir: impl AsFd, path: impl Arg) -> io::Result<OwnedFd> {
 
 /// Opens a file for reading. `NONBLOCK` keeps a FIFO planted where a file was expected
 /// from stalling the scan; it changes nothing for regular and `/proc` files.
-fn open_file(dir: impl AsFd, path: impl Arg) -> io::Result<OwnedFd> {
+pub fn open_file(dir: impl AsFd, path: impl Arg) -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(
         dir,
         path,

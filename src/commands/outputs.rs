@@ -26,6 +26,7 @@ pub fn plan(args: &OutputArgs, show_ignored: bool) -> anyhow::Result<Plan> {
         options: RenderOptions {
             show_ignored,
             thresholds: Thresholds::new(args.warning.as_ref(), args.critical.as_ref()),
+            min_risk: args.min_risk.map(Into::into),
         },
     })
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use patchgap_probe::Report;
-use patchgap_probe::report::{IntegrityReport, Problem};
+use patchgap_probe::report::{IntegrityReport, Problem, Risk, RiskLevel, ServiceAction};
 use patchgap_probe::report::{Owner, PackageChange, StaleProcess};
 
 use super::text::{cell, duration, new_table};
@@ -123,9 +123,81 @@ fn render_integrity(out: &mut String, i: &IntegrityReport, width: Option<u16>) {
     }
 }
 
+/// The host's services, riskiest first (the probe's order), then those it ranked not
+/// (reports of older probes), in the actions' order.
+fn ranked_services(report: &Report) -> Vec<(&ServiceAction, Option<&Risk>)> {
+    let ranked = report
+        .exposure
+        .as_ref()
+        .map(|e| &e.services[..])
+        .unwrap_or(&[]);
+    let mut out: Vec<(&ServiceAction, Option<&Risk>)> = ranked
+        .iter()
+        .filter_map(|r| {
+            let s = report.actions.services.iter().find(|s| s.unit == r.unit)?;
+            Some((s, Some(&r.risk)))
+        })
+        .collect();
+    for s in &report.actions.services {
+        if !ranked.iter().any(|r| r.unit == s.unit) {
+            out.push((s, None));
+        }
+    }
+    out
+}
+
+/// The risk the probe gave process `pid`, if it ranked it.
+fn process_risk(report: &Report, pid: u32) -> Option<&Risk> {
+    let e = report.exposure.as_ref()?;
+    e.processes.iter().find(|p| p.pid == pid).map(|p| &p.risk)
+}
+
+/// Whether a row of risk `risk` is shown under `--min-risk`. Rows a probe did not rank
+/// (an older probe) are always shown: unknown is not low.
+pub fn at_least(risk: Option<&Risk>, min: Option<RiskLevel>) -> bool {
+    match (risk, min) {
+        (Some(r), Some(m)) => r.level >= m,
+        _ => true,
+    }
+}
+
+/// The level as a table cell; `?` when the probe did not rank it.
+pub fn level_text(risk: Option<&Risk>) -> String {
+    risk.map_or("?", |r| r.level.as_str()).to_string()
+}
+
+/// "2 services below --min-risk high not shown".
+fn hidden_line(out: &mut String, hidden: usize, what: &str, min: Option<RiskLevel>) {
+    if let (Some(m), 1..) = (min, hidden) {
+        let _ = writeln!(
+            out,
+            "{hidden} {what} below --min-risk {} not shown",
+            m.as_str()
+        );
+    }
+}
+
+/// "CVEs still live: CVE-2024-1234 (libssl3), ..." for the packages behind findings.
+fn cve_line(report: &Report) -> Option<String> {
+    let e = report.exposure.as_ref()?;
+    let cves: Vec<String> = e
+        .packages
+        .iter()
+        .filter(|p| !p.cves.is_empty())
+        .map(|p| format!("{} ({})", p.cves.join(", "), p.name))
+        .collect();
+    (!cves.is_empty()).then(|| format!("CVEs still live: {}", cell(&cves.join("; "))))
+}
+
 /// Renders one host's report for a terminal, its tables wrapped to `width` if given.
-/// `show_ignored` lists ignored findings instead of only counting them.
-pub fn render(report: &Report, show_ignored: bool, width: Option<u16>) -> String {
+/// `show_ignored` lists ignored findings instead of only counting them; `min_risk` hides
+/// services and processes the probe ranked below it.
+pub fn render(
+    report: &Report,
+    show_ignored: bool,
+    width: Option<u16>,
+    min_risk: Option<RiskLevel>,
+) -> String {
     let mut out = String::new();
     let h = &report.host;
     let _ = writeln!(
@@ -137,41 +209,69 @@ pub fn render(report: &Report, show_ignored: bool, width: Option<u16>) -> String
         report.processes.len()
     );
     let _ = writeln!(out, "{}", cell(&report.reboot.verdict()));
-    if !report.actions.services.is_empty() {
+    if let Some(line) = cve_line(report) {
+        let _ = writeln!(out, "{line}");
+    }
+    let services = ranked_services(report);
+    let shown: Vec<&(&ServiceAction, Option<&Risk>)> = services
+        .iter()
+        .filter(|(_, r)| at_least(*r, min_risk))
+        .collect();
+    if !shown.is_empty() {
         let mut t = new_table(
             &[
+                "Risk",
                 "Service to restart",
                 "PIDs",
                 "Packages",
                 "Stale for",
-                "Note",
+                "Why",
             ],
             width,
         );
-        for s in &report.actions.services {
-            let note = if s.restart_refused {
-                "restart with care (not automatic)"
-            } else {
-                ""
-            };
+        for (s, risk) in shown.iter().copied() {
+            let mut why: Vec<String> = risk.map(|r| r.reasons.clone()).unwrap_or_default();
+            if s.restart_refused {
+                why.push("restart with care (not automatic)".into());
+            }
             t.add_row(vec![
+                level_text(*risk),
                 cell(&s.unit),
                 pids_text(&s.pids),
                 cell(&s.packages.join(" ")),
                 stale_for(report, &s.pids),
-                note.into(),
+                cell(&why.join("\n")),
             ]);
         }
         let _ = writeln!(out, "{t}");
     }
-    let others: Vec<&StaleProcess> = report
+    hidden_line(&mut out, services.len() - shown.len(), "services", min_risk);
+    let all_others: Vec<&StaleProcess> = report
         .processes
         .iter()
         .filter(|p| !matches!(p.owner, Owner::Service { .. }))
         .collect();
+    let others: Vec<&StaleProcess> = all_others
+        .iter()
+        .copied()
+        .filter(|p| at_least(process_risk(report, p.pid), min_risk))
+        .collect();
+    hidden_line(
+        &mut out,
+        all_others.len() - others.len(),
+        "other stale processes",
+        min_risk,
+    );
     if !others.is_empty() {
         let mut t = new_table(
-            &["Other stale process", "PID", "Owner", "Action", "Files"],
+            &[
+                "Risk",
+                "Other stale process",
+                "PID",
+                "Owner",
+                "Action",
+                "Files",
+            ],
             width,
         );
         for p in others {
@@ -185,6 +285,7 @@ pub fn render(report: &Report, show_ignored: bool, width: Option<u16>) -> String
                 })
                 .collect();
             t.add_row(vec![
+                level_text(process_risk(report, p.pid)),
                 cell(&p.comm),
                 p.pid.to_string(),
                 kind,

@@ -31,6 +31,7 @@ use super::render::Render;
 use super::sink::Sink;
 use super::table::{Table, stdout_width};
 use crate::cli::Format;
+use patchgap_probe::report::RiskLevel;
 
 /// File extensions and the format each implies.
 pub const EXTENSIONS: &[(&str, Format)] = &[
@@ -189,6 +190,8 @@ pub struct RenderOptions {
     pub show_ignored: bool,
     /// `--warning`/`--critical` for Nagios.
     pub thresholds: Thresholds,
+    /// `--min-risk` for the tables.
+    pub min_risk: Option<RiskLevel>,
 }
 
 /// The renderer of `format` for `target`. Tables wrap to the terminal on stdout; a single
@@ -207,6 +210,7 @@ fn renderer(
                 None
             },
             show_ignored: options.show_ignored,
+            min_risk: options.min_risk,
         }),
         Format::Json => Box::new(Json),
         Format::Csv => Box::new(Csv::Findings),

@@ -3,12 +3,14 @@
 //! through [`cell`] here, the last step before it reaches a terminal. The same renderer
 //! shows one host's report through [`super::host_table`].
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 use std::io;
 
 use comfy_table::Table as Grid;
 use patchgap_probe::Report;
+use patchgap_probe::report::{Risk, RiskLevel};
 
 use super::actions::{ActionKind, PendingAction, RebootVerdict};
 use super::aggregate::{FleetSummary, HostSummary, failure_label, summarize};
@@ -17,6 +19,7 @@ use super::host_table;
 use super::policy_table::render_policy;
 use super::render::Render;
 use super::text::{cell, new_table, right_align};
+use crate::outcome::{HostOutcome, HostResult};
 
 pub use super::text::stdout_width;
 
@@ -28,15 +31,20 @@ pub struct Table {
     pub width: Option<u16>,
     /// List the findings ignore rules matched instead of only counting them.
     pub show_ignored: bool,
+    /// `--min-risk`: hide services and processes the probe ranked below it.
+    pub min_risk: Option<RiskLevel>,
 }
 
 impl Render for Table {
     fn host(&self, report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
-        out.write_all(host_table::render(report, self.show_ignored, self.width).as_bytes())
+        let text = host_table::render(report, self.show_ignored, self.width, self.min_risk);
+        out.write_all(text.as_bytes())
     }
 
     fn fleet(&self, report: &FleetReport, out: &mut dyn io::Write) -> io::Result<()> {
-        out.write_all(render_summary(&summarize(&report.hosts), self.width).as_bytes())?;
+        let risk = FleetRisk::of(&report.hosts);
+        let text = render_summary(&summarize(&report.hosts), &risk, self.width, self.min_risk);
+        out.write_all(text.as_bytes())?;
         self.policy(report, out)
     }
 }
@@ -54,17 +62,98 @@ impl Table {
     }
 }
 
+/// The risk facts of a fleet's reports that the summary shows: each service's risk,
+/// each host's highest, and which CVEs still run on how many services and hosts.
+#[derive(Debug, Default)]
+pub struct FleetRisk {
+    /// (host, unit) -> the risk the probe gave the service.
+    services: HashMap<(String, String), Risk>,
+    /// Host -> the highest risk of its stale processes, when its probe ranked them.
+    hosts: HashMap<String, RiskLevel>,
+    /// CVE -> (services lacking its fix, hosts where a stale process lacks it).
+    cves: BTreeMap<String, (usize, BTreeSet<String>)>,
+}
+
+impl FleetRisk {
+    pub fn of(outcomes: &[HostOutcome]) -> Self {
+        let mut out = FleetRisk::default();
+        for o in outcomes {
+            let HostResult::Audited { report, .. } = &o.result else {
+                continue;
+            };
+            let Some(e) = &report.report().exposure else {
+                continue;
+            };
+            for s in &e.services {
+                out.services
+                    .insert((o.host.clone(), s.unit.clone()), s.risk.clone());
+                for cve in &s.cves {
+                    out.cves.entry(cve.clone()).or_default().0 += 1;
+                }
+            }
+            for cve in e.packages.iter().flat_map(|p| &p.cves) {
+                out.cves
+                    .entry(cve.clone())
+                    .or_default()
+                    .1
+                    .insert(o.host.clone());
+            }
+            if let Some(top) = e.processes.iter().map(|p| p.risk.level).max() {
+                out.hosts.insert(o.host.clone(), top);
+            }
+        }
+        out
+    }
+
+    fn service(&self, host: &str, unit: &str) -> Option<&Risk> {
+        self.services.get(&(host.to_string(), unit.to_string()))
+    }
+
+    /// "CVE-2024-1234: 14 services on 6 hosts", most widespread first.
+    fn cve_lines(&self) -> Vec<String> {
+        let mut spread: Vec<(&String, &(usize, BTreeSet<String>))> = self.cves.iter().collect();
+        spread.sort_by_key(|(_, (services, hosts))| std::cmp::Reverse((hosts.len(), *services)));
+        spread
+            .into_iter()
+            .map(|(cve, (services, hosts))| {
+                format!(
+                    "{}: {services} service{} on {} host{}",
+                    cell(cve),
+                    if *services == 1 { "" } else { "s" },
+                    hosts.len(),
+                    if hosts.len() == 1 { "" } else { "s" }
+                )
+            })
+            .collect()
+    }
+}
+
 /// Most packages listed; the JSON report has them all.
 const MAX_PACKAGES: usize = 20;
 
 /// The summary as text. `width` is the terminal's width, if stdout is one; tables wrap to
 /// it, otherwise they are as wide as their content.
-pub fn render_summary(summary: &FleetSummary, width: Option<u16>) -> String {
+pub fn render_summary(
+    summary: &FleetSummary,
+    risk: &FleetRisk,
+    width: Option<u16>,
+    min_risk: Option<RiskLevel>,
+) -> String {
     let mut out = String::new();
     section(&mut out, &headline(summary), states_table(summary, width));
-    let pending: Vec<&HostSummary> = summary.hosts.iter().filter(|h| h.has_pending()).collect();
+    let mut pending: Vec<&HostSummary> = summary.hosts.iter().filter(|h| h.has_pending()).collect();
+    // Riskiest hosts first; hosts an older probe did not rank keep their place after them.
+    pending.sort_by_key(|h| std::cmp::Reverse(risk.hosts.get(&h.host).copied()));
     if !pending.is_empty() {
-        section(&mut out, "Restarts pending", pending_table(&pending, width));
+        section(
+            &mut out,
+            "Restarts pending",
+            pending_table(&pending, risk, width, min_risk),
+        );
+    }
+    let cves = risk.cve_lines();
+    if !cves.is_empty() {
+        let _ = writeln!(out, "CVEs still live\n{}\n", cves.join("\n"));
     }
     let clean = summary.hosts.len() - pending.len();
     if clean > 0 {
@@ -110,10 +199,34 @@ fn states_table(summary: &FleetSummary, width: Option<u16>) -> Grid {
     table
 }
 
-fn pending_table(hosts: &[&HostSummary], width: Option<u16>) -> Grid {
-    let mut table = new_table(&["Host", "Services to restart", "Also", "Reboot"], width);
+fn pending_table(
+    hosts: &[&HostSummary],
+    risk: &FleetRisk,
+    width: Option<u16>,
+    min_risk: Option<RiskLevel>,
+) -> Grid {
+    let mut table = new_table(
+        &["Risk", "Host", "Services to restart", "Also", "Reboot"],
+        width,
+    );
     for host in hosts {
-        let services: Vec<String> = host.services().map(service_label).collect();
+        let mut ranked: Vec<(&PendingAction, Option<&Risk>)> = host
+            .services()
+            .map(|a| (a, risk.service(&host.host, &a.name)))
+            .filter(|(_, r)| host_table::at_least(*r, min_risk))
+            .collect();
+        ranked.sort_by_key(|(_, r)| std::cmp::Reverse(r.map(|r| r.level)));
+        let hidden = host.services().count() - ranked.len();
+        let mut services: Vec<String> = ranked
+            .into_iter()
+            .map(|(a, r)| match r {
+                Some(r) => format!("{}: {}", r.level.as_str(), service_label(a)),
+                None => service_label(a),
+            })
+            .collect();
+        if let (Some(m), 1..) = (min_risk, hidden) {
+            services.push(format!("+{hidden} below {}", m.as_str()));
+        }
         let also: Vec<String> = host
             .actions
             .iter()
@@ -124,7 +237,9 @@ fn pending_table(hosts: &[&HostSummary], width: Option<u16>) -> Grid {
         if host.partial {
             name.push_str(" (partial)");
         }
+        let level = risk.hosts.get(&host.host).map_or("?", |l| l.as_str());
         table.add_row(vec![
+            level.to_string(),
             name,
             services.join("\n"),
             also.join("\n"),

@@ -268,3 +268,111 @@ fn the_fleet_table_and_json_show_the_policy() {
     assert_eq!(json["policy"]["level"], "fail");
     assert_eq!(json["policy"]["rules"][1]["id"], "stale_services#2");
 }
+
+/// `with_findings` as a probe with exposure ranks it: nginx (public socket, security
+/// update with two CVEs) critical, sshd (loopback) high, dbus (non-security) low.
+fn with_exposure(hostname: &str) -> patchgap_probe::Report {
+    use patchgap_probe::report::{
+        Exposure, PackageExposure, ProcessExposure, Risk, RiskLevel, Security, ServiceRisk,
+        VersionOrigin,
+    };
+    let mut report = with_findings(hostname);
+    let package = |name: &str, security: Security, cves: &[&str]| PackageExposure {
+        context: "host".into(),
+        name: name.into(),
+        installed_version: Some("2".into()),
+        running_version: Some("1".into()),
+        running_version_from: VersionOrigin::DpkgLog,
+        security,
+        security_reasons: Vec::new(),
+        cves: cves.iter().map(|c| c.to_string()).collect(),
+        urgency: Some("high".into()),
+        entries: 1,
+        changelogs: Vec::new(),
+    };
+    let risk = |level: RiskLevel, why: &str| Risk {
+        level,
+        reasons: vec![why.into()],
+    };
+    let cves = ["CVE-2024-1234", "CVE-2024-12345"];
+    let critical = risk(
+        RiskLevel::Critical,
+        "libssl3:amd64 security update with CVE-2024-1234, CVE-2024-12345",
+    );
+    let high = risk(RiskLevel::High, "listens on 127.0.0.1:22/tcp (loopback)");
+    let low = risk(RiskLevel::Low, "non-security update of libc6");
+    let process = |pid: u32, risk: &Risk| ProcessExposure {
+        pid,
+        sockets: Vec::new(),
+        sockets_unknown: None,
+        risk: risk.clone(),
+    };
+    let service = |unit: &str, risk: &Risk, cves: &[&str]| ServiceRisk {
+        unit: unit.into(),
+        risk: risk.clone(),
+        cves: cves.iter().map(|c| c.to_string()).collect(),
+    };
+    report.exposure = Some(Exposure {
+        packages: vec![
+            package("libssl3:amd64", Security::Security, &cves),
+            package("libc6", Security::NotSecurity, &[]),
+        ],
+        processes: vec![
+            process(100, &critical),
+            process(200, &high),
+            process(300, &low),
+        ],
+        services: vec![
+            service("nginx.service", &critical, &cves),
+            service("ssh.service", &high, &cves),
+            service("dbus.service", &low, &[]),
+        ],
+    });
+    report
+}
+
+#[test]
+fn the_host_table_leads_with_risk() {
+    let text = host_text(&Table::default(), &with_exposure("web1"));
+    let at = |unit: &str| text.find(unit).expect(unit);
+    assert!(at("nginx.service") < at("ssh.service"), "{text}");
+    assert!(at("ssh.service") < at("dbus.service"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn min_risk_hides_what_ranks_below_it() {
+    let table = Table {
+        min_risk: Some(patchgap_probe::report::RiskLevel::High),
+        ..Table::default()
+    };
+    let text = host_text(&table, &with_exposure("web1"));
+    assert!(!text.contains("dbus.service"), "{text}");
+    assert!(
+        text.contains("1 services below --min-risk high not shown"),
+        "{text}"
+    );
+    // A report of an older probe has no ranks: nothing of it is hidden.
+    let text = host_text(&table, &with_findings("web1"));
+    assert!(text.contains("dbus.service"), "{text}");
+}
+
+#[test]
+fn the_fleet_table_counts_live_cves_and_ranks_hosts() {
+    let outcomes = vec![
+        audited("db1", with_one_service("db1"), false),
+        audited("web1", with_exposure("web1"), false),
+        audited("web2", with_exposure("web2"), false),
+    ];
+    let text = fleet_text(&Table::default(), &fleet_report(outcomes));
+    assert!(
+        text.contains("CVE-2024-1234: 4 services on 2 hosts"),
+        "{text}"
+    );
+    // Ranked hosts come before the one its probe did not rank.
+    assert!(
+        text.find("web1").expect("web1") < text.find("db1").expect("db1"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}

@@ -140,7 +140,17 @@ impl Root {
 
     /// [`Root::open_file`], with the size the file announces.
     fn open_sized(&self, path: &Path, cap: u64) -> io::Result<(OwnedFd, u64)> {
-        let fd = self.open_in(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK)?;
+        self.open_checked(
+            path,
+            cap,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        )
+    }
+
+    /// Opens `path` with `flags`, refusing anything but a regular file and a file
+    /// announced over `cap` bytes.
+    fn open_checked(&self, path: &Path, cap: u64, flags: OFlags) -> io::Result<(OwnedFd, u64)> {
+        let fd = self.open_in(path, flags)?;
         let st = rustix::fs::fstat(&fd)?;
         let kind = FileType::from_raw_mode(st.st_mode);
         if kind != FileType::RegularFile {
@@ -156,16 +166,16 @@ impl Root {
     /// The whole regular file at `path`, at most `cap` bytes: read into a buffer of the
     /// announced size, as `std::fs::read` does, and stopped past the cap if it grows.
     pub fn read(&self, path: &Path, cap: u64) -> io::Result<Vec<u8>> {
-        let (fd, size) = self.open_sized(path, cap)?;
-        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
-        std::fs::File::from(fd)
-            .take(cap.saturating_add(1))
-            .read_to_end(&mut data)?;
-        let len = data.len() as u64;
-        if len > cap {
-            return Err(Refused::TooLarge { size: len, cap }.into());
-        }
-        Ok(data)
+        read_capped(self.open_sized(path, cap)?, cap)
+    }
+
+    /// [`Root::read`], following a link as the last component too. Links still resolve
+    /// inside the root (documentation files link to a sibling package's, for example).
+    pub fn read_following(&self, path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+        read_capped(
+            self.open_checked(path, cap, OFlags::RDONLY | OFlags::NONBLOCK)?,
+            cap,
+        )
     }
 
     /// Streams the regular file at `path` to `f` in whole lines (see
@@ -180,6 +190,21 @@ impl Root {
         let fd = self.open_file(path, cap)?;
         buf.lines_fd(&fd, cap, f)
     }
+}
+
+/// The whole of an open file of announced `size`, at most `cap` bytes: read into a
+/// buffer of the announced size, as `std::fs::read` does, and stopped past the cap if it
+/// grows.
+fn read_capped((fd, size): (OwnedFd, u64), cap: u64) -> io::Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
+    std::fs::File::from(fd)
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut data)?;
+    let len = data.len() as u64;
+    if len > cap {
+        return Err(Refused::TooLarge { size: len, cap }.into());
+    }
+    Ok(data)
 }
 
 /// A file type in words, for the reason a file was refused.

@@ -6,6 +6,8 @@
 //!
 //! - [`Report`], [`HostInfo`], [`ScanStats`]: the document and its header (this file);
 //! - `processes`: stale processes, packages, actions, ignored findings;
+//! - `exposure`: what the stale code lacks (CVEs, security updates), listening sockets,
+//!   risk;
 //! - `kernel`, `microcode`, `reboot`, `integrity`: the parts of the same names.
 //!
 //! The modules that fill a part (`crate::kernel`, ...) hold the logic; this one holds only
@@ -18,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod exposure;
 mod integrity;
 mod kernel;
 mod microcode;
@@ -26,6 +29,10 @@ mod reboot;
 
 use serde::{Deserialize, Serialize};
 
+pub use exposure::{
+    AddressClass, Exposure, ListeningSocket, PackageExposure, ProcessExposure, Protocol, Risk,
+    RiskLevel, Security, ServiceRisk, VersionOrigin,
+};
 pub use integrity::{IntegrityFinding, IntegrityReport, IntegritySummary, Problem};
 pub use kernel::{
     BootDefault, BootSource, ContainerInfo, InstalledKernel, KernelReport, KernelStatus,
@@ -73,6 +80,10 @@ pub struct Report {
     pub integrity: Option<IntegrityReport>,
     /// Problems that made parts of the report incomplete (unreadable dpkg database, ...).
     pub warnings: Vec<String>,
+    /// Which stale process matters: CVEs and security updates the running code lacks,
+    /// listening sockets, risk. Absent in reports of probes before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<Exposure>,
 }
 
 /// Identity of the scanned host.

@@ -8,5 +8,5 @@ mod scan;
 
 pub use actions::{group, restart_refused};
 pub use attribute::{Attributed, PROBE_ITSELF, UNOWNED_OPEN_FILE, attribute};
-pub use identity::{Identity, compare, split_dev};
+pub use identity::{Identity, compare, namespace_inode, split_dev};
 pub use scan::{Candidate, Context, Inspected, ScanOutput, scan};

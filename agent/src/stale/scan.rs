@@ -55,6 +55,11 @@ pub struct Inspected {
     pub process: StaleProcess,
     pub context: Context,
     pub candidates: Vec<Candidate>,
+    /// Inodes of the sockets among its open files (`socket:[INODE]` fd links), seen by the
+    /// same walk of its fds that looks for deleted files: exposure needs no second walk.
+    pub sockets: Vec<u64>,
+    /// Inode of its network namespace (`/proc/PID/ns/net`), when readable.
+    pub netns: Option<u64>,
 }
 
 /// Everything the walk found.
@@ -323,10 +328,19 @@ fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspe
             now_at_path,
         });
     }
-    open_deleted_files(&dir, &mut root, link, dir_buf, &mut candidates);
+    let mut sockets = Vec::new();
+    open_deleted_files(
+        &dir,
+        &mut root,
+        link,
+        dir_buf,
+        &mut candidates,
+        &mut sockets,
+    );
     if candidates.is_empty() {
         return Ok(None);
     }
+    let netns = namespace(&dir, "ns/net", link);
     let exe_path = exe.unwrap_or_else(|| executable(&dir, link));
     let pidns = pidns.unwrap_or_else(|| namespace(&dir, "ns/pid", link));
     let foreign_ns = foreign(walk.own_pidns, pidns);
@@ -361,6 +375,8 @@ fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspe
         },
         context,
         candidates,
+        sockets,
+        netns,
     }))
 }
 
@@ -388,13 +404,15 @@ fn still_linked(dir: &OwnedFd, range: &str, is_exe: bool) -> bool {
 
 /// Open file descriptors to deleted regular files (a `.jar` is opened, not mapped). Paths
 /// already reported as deleted mappings are not repeated. Unreadable fd tables are skipped:
-/// the maps already decided whether the process could be inspected.
+/// the maps already decided whether the process could be inspected. The inodes of the
+/// sockets met on the way go to `sockets`.
 fn open_deleted_files(
     dir: &OwnedFd,
     root: &mut ProcessRoot<'_>,
     link: &mut LinkBuf,
     dir_buf: &mut DirBuf,
     candidates: &mut Vec<Candidate>,
+    sockets: &mut Vec<u64>,
 ) {
     let Ok(fd_dir) = rawfs::open_dir(dir, "fd") else {
         return;
@@ -404,6 +422,10 @@ fn open_deleted_files(
         let Ok(target) = link.read_at(&fd_dir, fd) else {
             return;
         };
+        if let Some(inode) = crate::exposure::socket_inode(&target) {
+            sockets.push(inode);
+            return;
+        }
         let (path, deleted) = maps::strip_deleted(&target);
         if !deleted || !path.starts_with('/') || candidates.iter().any(|c| c.path == path) {
             return;

@@ -6,9 +6,14 @@ The packages (all Architecture: amd64, cached in STATE/debs):
 - pgtest-fragile: a daemon linked to it whose unit starts once and then fails to restart
   (`ExecStartPre` refuses once `/run/pgtest-fragile.started` exists).
 - pgtest-tool: an ordinary program linked to it (`pgtest-tool --wait` sleeps), no unit.
-Every package ships DEBIAN/md5sums so integrity checks see them like real packages.
+Every package ships DEBIAN/md5sums so integrity checks see them like real packages, and
+a Debian changelog (`/usr/share/doc/NAME/changelog.Debian.gz`, see CHANGELOGS): libpgtest1
+1.0-2 is a security upload to bookworm-security naming two CVEs, pgtest-tool 1.0-2 an
+ordinary one. `pgtestd --serve` listens on TCP 127.0.0.1 (a port the kernel picks, written
+to /run/pgtestd.port), so exposure checks see a listening daemon.
 """
 
+import gzip
 import hashlib
 import os
 import shutil
@@ -31,8 +36,31 @@ MAIN_C = r"""
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 const char *pgtest_version(void);
+/* `--serve`: listen on 127.0.0.1, on a port the kernel picks (hosts share one network
+   namespace), and say which in /run/pgtestd.port. */
+static void serve(void) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0
+        || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return;
+    FILE *f = fopen("/run/pgtestd.port", "w");
+    if (f) {
+        fprintf(f, "%d\n", ntohs(a.sin_port));
+        fclose(f);
+    }
+}
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--serve") == 0)
+        serve();
     if (argc > 1 && strcmp(argv[1], "--check") == 0)
         return access("/run/pgtest-fragile.started", F_OK) == 0 ? 1 : 0;
     if (argc > 1 && strcmp(argv[1], "--mark") == 0) {
@@ -60,6 +88,36 @@ UNITS = {
 }
 
 PACKAGES = ["libpgtest1"] + list(UNITS)
+
+# Changelog entries per package and version, newest last; packages not named get a plain
+# "New upstream release" entry for 1.0-2.
+CHANGELOGS = {
+    ("libpgtest1", "1.0-2"): ("bookworm-security", "high",
+                              "  * Fix a heap overflow in the parser (CVE-2024-1234).\n"
+                              "  * Fix a use-after-free on reload (CVE-2024-12345).\n"),
+    ("pgtest-tool", "1.0-2"): ("bookworm", "medium",
+                               "  * Reword the help text.\n"),
+}
+
+
+def changelog(name, version):
+    """The gzipped Debian changelog of NAME at VERSION: one entry per version up to it."""
+    entries = []
+    for v in VERSIONS[:VERSIONS.index(version) + 1]:
+        suite, urgency, body = CHANGELOGS.get(
+            (name, v), ("bookworm", "medium", "  * Initial release.\n" if v == VERSIONS[0]
+                        else "  * New upstream release.\n"))
+        entries.append("%s (%s) %s; urgency=%s\n\n%s\n -- patchgap tests "
+                       "<tests@patchgap.invalid>  Mon, 01 Jan 2024 00:00:00 +0000\n"
+                       % (name, v, suite, urgency, body))
+    return gzip.compress("\n".join(reversed(entries)).encode(), mtime=0)
+
+
+def add_changelog(pkg, name, version):
+    path = os.path.join(pkg, "usr/share/doc", name, "changelog.Debian.gz")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(changelog(name, version))
 
 
 def deb_dir():
@@ -119,6 +177,7 @@ def tree(src, name, version, description, depends):
 
 
 def package(pkg, name, version):
+    add_changelog(pkg, name, version)
     sums = []
     for dirpath, _, files in os.walk(pkg):
         for entry in sorted(files):
