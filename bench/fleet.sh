@@ -93,19 +93,7 @@ trap 'exit 130' INT TERM
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- 1. the controller, the Ansible venv, the fleet ----------------------------------------
-if ((BUILD)); then
-    log "building the controller (cargo build --release; embeds the static probes)"
-    (cd "$REPO" && cargo build --release --quiet) >&2
-fi
-[[ -x $PATCHGAP ]] || die "$PATCHGAP missing: run without --no-build"
-
-if [[ ! -x $VENV/bin/ansible ]]; then
-    log "creating the Ansible venv in $VENV (pip install ansible-core)"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
-    "$VENV/bin/pip" install --quiet ansible-core >&2
-fi
-ANSIBLE_VERSION=$("$VENV/bin/ansible" --version 2>/dev/null | sed -n '1s/.*\[core \(.*\)\]/\1/p')
+prepare_controller_and_ansible
 
 log "booting $N hosts in $STATE (ports from $PATCHGAP_FLEET_PORT_BASE)"
 "$FLEET" up "$N" >&2

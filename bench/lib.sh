@@ -18,3 +18,21 @@ wait_for_low_load() {
         waited=$((waited + 10))
     done
 }
+
+# The controller and the Ansible venv the fleet benchmarks compare it with: builds
+# target/release/patchgap unless BUILD=0, creates VENV (ansible-core from PyPI) on first
+# use, and sets ANSIBLE_VERSION. Needs REPO, PATCHGAP, VENV, BUILD, `log` and `die`.
+prepare_controller_and_ansible() {
+    if ((BUILD)); then
+        log "building the controller (cargo build --release; embeds the static probes)"
+        (cd "$REPO" && cargo build --release --quiet) >&2
+    fi
+    [[ -x $PATCHGAP ]] || die "$PATCHGAP missing: run without --no-build"
+    if [[ ! -x $VENV/bin/ansible-playbook ]]; then
+        log "creating the Ansible venv in $VENV (pip install ansible-core)"
+        rm -rf "$VENV"
+        python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+        "$VENV/bin/pip" install --quiet ansible-core >&2
+    fi
+    ANSIBLE_VERSION=$("$VENV/bin/ansible" --version 2>/dev/null | sed -n '1s/.*\[core \(.*\)\]/\1/p')
+}

@@ -165,19 +165,8 @@ bench() {
     for tool in cargo python3 ssh flock xargs /usr/bin/time; do
         command -v "$tool" >/dev/null || die "$tool not found"
     done
-    if ((BUILD)); then
-        log "building the controller (cargo build --release; embeds the static probes)"
-        (cd "$REPO" && cargo build --release --quiet) >&2
-    fi
-    [[ -x $PATCHGAP ]] || die "$PATCHGAP missing: run without --no-build"
-    if [[ ! -x $VENV/bin/ansible ]]; then
-        log "creating the Ansible venv in $VENV (pip install ansible-core)"
-        rm -rf "$VENV"
-        python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
-        "$VENV/bin/pip" install --quiet ansible-core >&2
-    fi
     local ANSIBLE_VERSION
-    ANSIBLE_VERSION=$("$VENV/bin/ansible" --version 2>/dev/null | sed -n '1s/.*\[core \(.*\)\]/\1/p')
+    prepare_controller_and_ansible
 
     down "$DIR"
     up "$N" "$DIR"
