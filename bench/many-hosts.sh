@@ -224,7 +224,8 @@ PY
     done
     export ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_LOCAL_TEMP=$OUT/ansible-tmp ANSIBLE_NOCOLOR=1
     export ANSIBLE_SSH_ARGS="-F none -i $DIR/id_ed25519 -o UserKnownHostsFile=$DIR/known_hosts -o StrictHostKeyChecking=yes -o ControlMaster=no"
-    awk '{ print $1 }' "$DIR/known_hosts" | head -n "$FLOOR_HOSTS" >"$OUT/floor-addresses"
+    # head reads the file itself: with pipefail, awk cut off by head's exit would end the run.
+    head -n "$FLOOR_HOSTS" "$DIR/known_hosts" | awk '{ print $1 }' >"$OUT/floor-addresses"
     for ((r = 1; r <= ROUNDS; r++)); do
         log "floor and Ansible, $FLOOR_HOSTS hosts, round $r"
         timed "floor-$r" xargs -P "$FORKS" -a "$OUT/floor-addresses" -I{} ssh -F none \
