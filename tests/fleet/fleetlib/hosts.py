@@ -210,6 +210,29 @@ def write(root, rel, text):
         f.write(text)
 
 
+# Every host's systemd, logind, dbus and agetty hold inotify instances (about 8 a host), and
+# all hosts run as this machine's root, so they share root's per-user limit, 128 by default
+# on Debian. Past it, a booting host's path units, getty or user-sessions fail and the host
+# comes up `degraded` (seen with a 14-host fleet beside another one). Enough for every host
+# of several full fleets at once.
+INOTIFY_INSTANCES = 8192
+INOTIFY_LIMIT = "/proc/sys/fs/inotify/max_user_instances"
+
+
+def ensure_inotify_instances():
+    """Raise root's inotify instance limit to INOTIFY_INSTANCES if it is lower (never lower
+    it: another user of the machine may have set it higher)."""
+    try:
+        with open(INOTIFY_LIMIT) as f:
+            current = int(f.read().strip())
+        if current < INOTIFY_INSTANCES:
+            with open(INOTIFY_LIMIT, "w") as f:
+                f.write("%d\n" % INOTIFY_INSTANCES)
+    except (OSError, ValueError) as e:
+        raise SystemExit("fleet: cannot raise %s to %d (%s); hosts may boot degraded"
+                         % (INOTIFY_LIMIT, INOTIFY_INSTANCES, e))
+
+
 def boot(name):
     """Start the host's nspawn in its own session: it outlives this command, not the fleet."""
     hdir = host_dir(name)
@@ -267,8 +290,14 @@ def wait_ready(pending, timeout):
                 pending.remove(name)
             elif verdict in ("degraded", "maintenance", "stopping", "offline"):
                 failed = state.ssh(name, ["systemctl", "--failed", "--no-legend"]).stdout
-                raise SystemExit("fleet: host %s booted %s, failed units:\n%s"
-                                 % (name, verdict, failed))
+                # What the failed units said, so that a rare degraded boot can be diagnosed
+                # from the test log alone.
+                units = [line.split()[1] if line.split()[0] == "●" else line.split()[0]
+                         for line in failed.splitlines() if line.split()]
+                journal = state.ssh(name, ["journalctl", "-b", "--no-pager", "-n", "40"]
+                                    + ["-u" + unit for unit in units]).stdout if units else ""
+                raise SystemExit("fleet: host %s booted %s, failed units:\n%s\n%s"
+                                 % (name, verdict, failed, journal))
         if pending and time.monotonic() > deadline:
             raise SystemExit(
                 "fleet: hosts %s not running after %d s (raise PATCHGAP_FLEET_BOOT_TIMEOUT "
