@@ -272,7 +272,7 @@ impl Render for Nagios {
     }
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -340,7 +340,7 @@ impl fmt::Display for PerfData<'_> {
 }
 
 /// Host-supplied text on one detail line: terminal-safe, one line, no perfdata bar.
-fn clean(text: &str) -> String {
+pub(super) fn clean(text: &str) -> String {
     for_terminal(text)
         .chars()
         .map(|c| match c {
