@@ -545,3 +545,22 @@ fn a_diff_with_hostile_strings_parses_in_every_format() {
         );
     }
 }
+
+#[test]
+fn nagios_on_stdout_decides_the_exit_status_of_diff() {
+    let (old, new) = (data("sample-fleet.json"), data("hostile-fleet.json"));
+    let (old, new) = (old.display().to_string(), new.display().to_string());
+    let table = patchgap(&["diff", &old, &new]);
+    assert_eq!(table.status.code(), Some(1), "something new");
+    let plugin = patchgap(&["diff", &old, &new, "--format", "nagios"]);
+    let text = String::from_utf8_lossy(&plugin.stdout);
+    assert!(text.starts_with("PATCHGAP CRITICAL - "), "{text}");
+    assert_eq!(
+        plugin.status.code(),
+        Some(2),
+        "the plugin's CRITICAL: the later report's policy fails"
+    );
+    let same = patchgap(&["diff", &old, &old, "-o", "nagios:-"]);
+    assert!(String::from_utf8_lossy(&same.stdout).starts_with("PATCHGAP OK - "));
+    assert_eq!(same.status.code(), Some(0));
+}
