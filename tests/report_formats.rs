@@ -122,6 +122,20 @@ fn every_format_of_a_saved_fleet_parses_and_shows_its_facts() {
     assert_eq!(copy, saved, "json renders the saved report back");
 }
 
+/// A string as an OpenMetrics label shows it: controls (but newline, escaped) and the
+/// bidirectional override as `?`.
+fn inert(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' || c == '\u{202e}' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Every host-supplied string of the hostile fixture, as the JSON holds it.
 fn hostile_strings(report: &Value) -> Vec<String> {
     let mut strings = Vec::new();
@@ -211,17 +225,6 @@ fn hostile_strings_stay_inert_in_every_format() {
         .iter()
         .map(|s| s["labels"]["host"].as_str().expect("host").to_string())
         .collect();
-    let inert = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_control() && c != '\n' || c == '\u{202e}' {
-                    '?'
-                } else {
-                    c
-                }
-            })
-            .collect()
-    };
     let saved_hosts: Vec<String> = saved["hosts"]
         .as_array()
         .expect("hosts")
@@ -493,17 +496,6 @@ fn a_diff_with_hostile_strings_parses_in_every_format() {
     assert!(diff["failures"].as_u64() > Some(0), "{diff}");
 
     let prom = parse("prom", Path::new(&prom));
-    let inert = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_control() && c != '\n' || c == '\u{202e}' {
-                    '?'
-                } else {
-                    c
-                }
-            })
-            .collect()
-    };
     for host in &hosts {
         assert_eq!(
             metric(

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 
 use crate::diff::{Column, DiffReport};
 
-use super::nagios::{NagiosStatus, clean, plural};
+use super::nagios::{NagiosStatus, clean, plural, policy_status};
 use super::policy_outcome::Level;
 
 /// The plugin status of a comparison: what `exit.rs` uses when stdout gets this format.
@@ -22,12 +22,7 @@ pub fn diff_nagios_status(diff: &DiffReport) -> NagiosStatus {
     } else {
         NagiosStatus::Ok
     };
-    let policy = match diff.policy.as_ref().map(|p| p.level) {
-        Some(Level::Fail) => NagiosStatus::Critical,
-        Some(Level::Warn) => NagiosStatus::Warning,
-        Some(Level::Pass) | None => NagiosStatus::Ok,
-    };
-    new.max(policy)
+    new.max(policy_status(diff.policy.as_ref()))
 }
 
 /// Items in `column` over every host (the reboot counts as one).
