@@ -193,16 +193,6 @@ pub struct PolicyArgs {
 }
 
 /// What `patchgap diff` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DiffFormat {
-    /// Readable tables for a terminal.
-    Table,
-    /// The versioned diff document (see docs/diff.md).
-    Json,
-    /// JUnit XML: a testcase per host, failed when something new appeared.
-    Junit,
-}
-
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The earlier report: a fleet report or a local probe report, as `--format json` wrote it.
@@ -213,13 +203,16 @@ pub struct DiffArgs {
     #[arg(value_name = "NEW.json")]
     pub new: PathBuf,
 
-    /// Output format on stdout (or in the `-o` file).
-    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
-    pub format: DiffFormat,
+    /// Format on stdout, or of `-o -`: any of audit's (table, json, junit, csv, html,
+    /// nagios, openmetrics; csv-hosts is the same CSV).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 
-    /// Write the comparison to FILE (atomically) instead of stdout.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    /// Write the comparison to FILE (atomically, mode 0600), in the format its extension
+    /// names (.json .csv .html .xml .prom .txt) or FORMAT:FILE; repeatable. `-` is stdout.
+    /// With -o, only the outputs named are written.
+    #[arg(short = 'o', long = "output", value_name = "[FORMAT:]FILE")]
+    pub outputs: Vec<PathBuf>,
 
     /// Also judge NEW.json by this policy.
     #[command(flatten)]

@@ -3,7 +3,9 @@
 //! back by an independent parser (tests/support/check_formats.py: Python's csv module,
 //! lxml against tests/data/junit.xsd, prometheus_client's text parser, the
 //! monitoring-plugins output rules) and must show the report's facts, with every hostile
-//! string inert. Also the `-o` rules, the exit statuses and the errors for bad input.
+//! string inert. Also `patchgap diff` of two saved reports into every format (the HTML read
+//! by tests/support/html_check.py), the `-o` rules, the exit statuses and the errors for
+//! bad input.
 //! Python and its modules are required: a missing one fails the test.
 
 #[path = "support/formats.rs"]
@@ -120,6 +122,20 @@ fn every_format_of_a_saved_fleet_parses_and_shows_its_facts() {
     assert_eq!(copy, saved, "json renders the saved report back");
 }
 
+/// A string as an OpenMetrics label shows it: controls (but newline, escaped) and the
+/// bidirectional override as `?`.
+fn inert(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' || c == '\u{202e}' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Every host-supplied string of the hostile fixture, as the JSON holds it.
 fn hostile_strings(report: &Value) -> Vec<String> {
     let mut strings = Vec::new();
@@ -209,17 +225,6 @@ fn hostile_strings_stay_inert_in_every_format() {
         .iter()
         .map(|s| s["labels"]["host"].as_str().expect("host").to_string())
         .collect();
-    let inert = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_control() && c != '\n' || c == '\u{202e}' {
-                    '?'
-                } else {
-                    c
-                }
-            })
-            .collect()
-    };
     let saved_hosts: Vec<String> = saved["hosts"]
         .as_array()
         .expect("hosts")
@@ -385,4 +390,169 @@ fn a_local_audit_writes_every_format_at_once() {
     parse("csv", files.file("csv"));
     let nagios = parse("nagios", files.file("nagios"));
     assert_eq!(nagios["perfdata"]["hosts"]["value"], 1.0);
+}
+
+/// The page's tables as tests/support/html_check.py (Python's html.parser) reads them.
+fn html_tables(page: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/html_check.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .stdin(std::fs::File::open(page).expect("the page"))
+        .output()
+        .expect("run html_check.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("html_check.py JSON")
+}
+
+#[test]
+fn a_diff_with_hostile_strings_parses_in_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let (csv, html, xml, prom, nagios) = (
+        file("a.csv"),
+        file("b.html"),
+        file("c.xml"),
+        file("d.prom"),
+        file("e.txt"),
+    );
+    let (old, new) = (data("sample-fleet.json"), data("hostile-fleet.json"));
+    let out = patchgap(&[
+        "diff",
+        &old.display().to_string(),
+        &new.display().to_string(),
+        "-o",
+        &csv,
+        "-o",
+        &html,
+        "-o",
+        &xml,
+        "-o",
+        &prom,
+        "-o",
+        &format!("nagios:{nagios}"),
+    ]);
+    assert!(out.stdout.is_empty(), "with -o only the files are written");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "hostile hosts are new");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&new).expect("saved")).expect("JSON");
+    let hosts: Vec<String> = saved["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| h["host"].as_str().expect("host").to_string())
+        .collect();
+    let formula = |s: &str| s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+
+    let rows = rows(&parse("csv", Path::new(&csv)));
+    assert_eq!(rows[0], ["host", "area", "item", "change", "failure"]);
+    assert!(rows.iter().all(|r| r.len() == 5), "one row per record");
+    for cell in rows.iter().flatten() {
+        assert!(!formula(cell), "{cell:?} starts a formula");
+    }
+    // The services to restart and the packages: what the diff lists by name.
+    let units: Vec<String> = saved["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .flat_map(|h| {
+            let report = &h["result"]["report"];
+            let services = report["actions"]["services"]
+                .as_array()
+                .into_iter()
+                .flatten();
+            let packages = report["packages"].as_array().into_iter().flatten();
+            services
+                .map(|s| &s["unit"])
+                .chain(packages.map(|p| &p["name"]))
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        units.len() > 3,
+        "the fixture has hostile units and packages"
+    );
+    let cells: Vec<&String> = rows.iter().flatten().collect();
+    for s in hosts.iter().chain(&units) {
+        let shown = if formula(s) {
+            format!("'{s}")
+        } else {
+            s.clone()
+        };
+        assert!(cells.contains(&&shown), "csv: {s:?} lost");
+    }
+
+    // lxml validated the XML against tests/data/junit.xsd.
+    let junit = parse("junit", Path::new(&xml));
+    let diff = suite(&junit, "diff");
+    assert!(diff["failures"].as_u64() > Some(0), "{diff}");
+
+    let prom = parse("prom", Path::new(&prom));
+    for host in &hosts {
+        assert_eq!(
+            metric(
+                &prom,
+                "patchgap_diff_pending",
+                &[("host", &inert(host)), ("area", "reboot")]
+            ),
+            Some(0.0),
+            "{host:?} reads back as its label"
+        );
+    }
+
+    let status = parse("nagios", Path::new(&nagios));
+    assert_eq!(
+        status["status"], "CRITICAL",
+        "something new, and the later report's policy fails"
+    );
+    for line in status["details"].as_array().expect("details") {
+        let line = line.as_str().expect("text");
+        assert!(!line.contains(|c: char| c.is_control()), "{line:?}");
+    }
+
+    let page = html_tables(Path::new(&html));
+    assert_eq!(
+        page["scripts"].as_array().map(Vec::len),
+        Some(1),
+        "only the page's own script"
+    );
+    let shown: Vec<&str> = page["tables"]["t-hosts"]
+        .as_array()
+        .expect("the hosts table")
+        .iter()
+        .filter_map(|row| row["cells"][0].as_str())
+        .collect();
+    for host in &hosts {
+        assert!(
+            shown.contains(&host.as_str()),
+            "html: {host:?} in {shown:?}"
+        );
+    }
+}
+
+#[test]
+fn nagios_on_stdout_decides_the_exit_status_of_diff() {
+    let (old, new) = (data("sample-fleet.json"), data("hostile-fleet.json"));
+    let (old, new) = (old.display().to_string(), new.display().to_string());
+    let table = patchgap(&["diff", &old, &new]);
+    assert_eq!(table.status.code(), Some(1), "something new");
+    let plugin = patchgap(&["diff", &old, &new, "--format", "nagios"]);
+    let text = String::from_utf8_lossy(&plugin.stdout);
+    assert!(text.starts_with("PATCHGAP CRITICAL - "), "{text}");
+    assert_eq!(
+        plugin.status.code(),
+        Some(2),
+        "the plugin's CRITICAL: the later report's policy fails"
+    );
+    let same = patchgap(&["diff", &old, &old, "-o", "nagios:-"]);
+    assert!(String::from_utf8_lossy(&same.stdout).starts_with("PATCHGAP OK - "));
+    assert_eq!(same.status.code(), Some(0));
 }

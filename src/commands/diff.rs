@@ -2,14 +2,21 @@
 //! later one by `--policy` if given, renders, and returns what the exit status needs: the
 //! hosts where something new appeared (exit 1), or the policy's verdict on top.
 
-use crate::cli::{DiffArgs, DiffFormat};
+use super::outputs::plan_diff;
+use crate::cli::DiffArgs;
 use crate::diff::{compare, input};
 use crate::exit::Verdict;
 use crate::policy;
-use crate::report::{Sink, diff_json, diff_junit, render_diff, stdout_width};
+use crate::report::Audited;
 
 /// Runs `patchgap diff`.
 pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
+    let plan = plan_diff(args.format, &args.outputs)?;
+    let found = compare_and_write(args, &plan);
+    plan.finish(found)
+}
+
+fn compare_and_write(args: &DiffArgs, plan: &super::outputs::Plan) -> anyhow::Result<Verdict> {
     let policy = policy::load(&args.policy)?;
     let old_name = args.old.display().to_string();
     let new_name = args.new.display().to_string();
@@ -24,17 +31,5 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
     let mut diff = compare(&old.report, &old_name, &new.report, &new_name);
     diff.policy = new.report.policy.take();
     found.hosts_with_new = diff.hosts_with_new();
-    Sink::new(args.output.as_deref()).write(|out| match args.format {
-        DiffFormat::Table => {
-            let width = if args.output.is_some() {
-                None
-            } else {
-                stdout_width()
-            };
-            out.write_all(render_diff(&diff, width).as_bytes())
-        }
-        DiffFormat::Json => diff_json(&diff, out),
-        DiffFormat::Junit => diff_junit(&diff, out),
-    })?;
-    Ok(found)
+    plan.deliver(Audited::Diff(&diff), found)
 }

@@ -6,8 +6,8 @@
 use crate::cli::{Format, OutputArgs};
 use crate::exit::{PluginError, UsageError, Verdict};
 use crate::report::{
-    Audited, Output, RenderOptions, Thresholds, host_as_fleet, nagios_status, plan_outputs,
-    stdout_format, write_outputs,
+    Audited, Output, RenderOptions, Thresholds, diff_nagios_status, host_as_fleet, nagios_status,
+    plan_outputs, stdout_format, write_outputs,
 };
 
 /// Where a run's report goes, and how it is rendered.
@@ -31,6 +31,16 @@ pub fn plan(args: &OutputArgs, show_ignored: bool) -> anyhow::Result<Plan> {
     })
 }
 
+/// The outputs of `patchgap diff`: `--format` and `-o` by the same rules, rendered with
+/// the default options (the diff has no thresholds: its plugin status is its own).
+pub fn plan_diff(format: Format, specs: &[std::path::PathBuf]) -> anyhow::Result<Plan> {
+    let outputs = plan_outputs(format, specs).map_err(|e| UsageError(e.to_string()))?;
+    Ok(Plan {
+        outputs,
+        options: RenderOptions::default(),
+    })
+}
+
 impl Plan {
     fn nagios_on_stdout(&self) -> bool {
         stdout_format(&self.outputs) == Some(Format::Nagios)
@@ -47,6 +57,7 @@ impl Plan {
                 Audited::Host(report) => {
                     nagios_status(&host_as_fleet(report)?, &self.options.thresholds)
                 }
+                Audited::Diff(diff) => diff_nagios_status(diff),
             };
             found.nagios = Some(status);
         }

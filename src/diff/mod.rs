@@ -68,6 +68,18 @@ pub enum HostChange {
 }
 
 impl HostChange {
+    /// The word of the JSON document (`became_unreachable`), for CSV cells and labels.
+    pub fn word(self) -> &'static str {
+        match self {
+            HostChange::Audited => "audited",
+            HostChange::Added => "added",
+            HostChange::Gone => "gone",
+            HostChange::BecameUnreachable => "became_unreachable",
+            HostChange::BecameReachable => "became_reachable",
+            HostChange::StillUnreachable => "still_unreachable",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             HostChange::Audited => "audited",
@@ -100,6 +112,20 @@ impl Changes {
         }
     }
 
+    /// The items in `column`.
+    pub fn pick(&self, column: Column) -> &[String] {
+        match column {
+            Column::Fixed => &self.fixed,
+            Column::New => &self.new,
+            Column::Pending => &self.pending,
+        }
+    }
+
+    /// Each column with its items, fixed, new, then pending.
+    pub fn columns(&self) -> [(Column, &[String]); 3] {
+        Column::ALL.map(|c| (c, self.pick(c)))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.fixed.is_empty() && self.new.is_empty() && self.pending.is_empty()
     }
@@ -111,6 +137,31 @@ pub enum Column {
     Fixed,
     New,
     Pending,
+}
+
+impl Column {
+    /// Every column, in the order the formats list them.
+    pub const ALL: [Column; 3] = [Column::Fixed, Column::New, Column::Pending];
+
+    /// The column's word in CSV cells and metric names.
+    pub fn word(self) -> &'static str {
+        match self {
+            Column::Fixed => "fixed",
+            Column::New => "new",
+            Column::Pending => "pending",
+        }
+    }
+}
+
+/// One change of a host, as the formats with a row per change list it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// `host`, `reboot`, or a word of [`HostDiff::categories`].
+    pub area: &'static str,
+    /// The thing (unit, process, package, integrity finding); empty for `host` and `reboot`.
+    pub item: &'a str,
+    /// A [`Column::word`], or for `host` a [`HostChange::word`].
+    pub change: &'static str,
 }
 
 /// Whether a reboot was needed before and now.
@@ -189,6 +240,58 @@ impl HostDiff {
             lines.extend(pick(changes).iter().map(|item| format!("{word} {item}")));
         }
         lines
+    }
+
+    /// Every change of this host, one entry per area x item x change, for the formats
+    /// with a row per change (CSV, HTML): first the host's own state (area `host`, change
+    /// its [`HostChange::word`]), then `reboot` when it changed or is pending, then each
+    /// kind's items, fixed, new, then pending.
+    pub fn entries(&self) -> Vec<Entry<'_>> {
+        let mut entries = vec![Entry {
+            area: "host",
+            item: "",
+            change: self.change.word(),
+        }];
+        if let Some(column) = self.reboot_column() {
+            entries.push(Entry {
+                area: "reboot",
+                item: "",
+                change: column.word(),
+            });
+        }
+        for (area, changes) in self.categories() {
+            for (column, items) in changes.columns() {
+                entries.extend(items.iter().map(|item| Entry {
+                    area,
+                    item,
+                    change: column.word(),
+                }));
+            }
+        }
+        entries
+    }
+
+    /// The column the reboot is in, if it changed or is pending.
+    pub fn reboot_column(&self) -> Option<Column> {
+        match self.reboot {
+            RebootChange::None => None,
+            RebootChange::Fixed => Some(Column::Fixed),
+            RebootChange::New => Some(Column::New),
+            RebootChange::Pending => Some(Column::Pending),
+        }
+    }
+
+    /// How many things of `area` (a word of [`HostDiff::categories`], or `reboot`) are in
+    /// `column`: the figures of the Nagios perfdata and the metrics.
+    pub fn count(&self, area: &str, column: Column) -> usize {
+        if area == "reboot" {
+            return usize::from(self.reboot_column() == Some(column));
+        }
+        self.categories()
+            .iter()
+            .filter(|(word, _)| *word == area)
+            .map(|(_, c)| c.pick(column).len())
+            .sum()
     }
 
     /// The kinds of things compared, each with the word renderers put before its items.

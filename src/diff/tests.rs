@@ -288,11 +288,11 @@ fn reads_fleet_and_local_reports_and_names_the_file_in_errors() {
     }
 }
 
-#[test]
-fn the_diff_table() {
+/// Fixed, new, pending, a reboot, a host failing now, one added and one unchanged.
+fn the_fixture() -> DiffReport {
     let mut after = nginx_restarted("web1");
     after.reboot.needed = true;
-    let d = diff(
+    diff(
         vec![
             audited("web1", with_findings("web1")),
             audited("db1", with_one_service("db1")),
@@ -306,8 +306,52 @@ fn the_diff_table() {
             failed("old1", Failure::Unreachable),
             audited("new1", with_one_service("new1")),
         ],
+    )
+}
+
+#[test]
+fn the_diff_table() {
+    insta::assert_snapshot!(render_diff(&the_fixture(), None));
+}
+
+fn rendered(write: fn(&DiffReport, &mut dyn std::io::Write) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    write(&the_fixture(), &mut out).expect("rendered");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[test]
+fn the_diff_as_csv() {
+    insta::assert_snapshot!(rendered(crate::report::diff_csv));
+}
+
+#[test]
+fn the_diff_as_nagios() {
+    insta::assert_snapshot!(rendered(crate::report::diff_nagios));
+}
+
+#[test]
+fn the_diff_as_openmetrics() {
+    insta::assert_snapshot!(rendered(crate::report::diff_metrics));
+}
+
+#[test]
+fn the_diff_as_html() {
+    let page = rendered(crate::report::diff_html);
+    // The inline style and script are the fleet page's, snapshotted there.
+    let body = page.split("<body>").nth(1).expect("a body");
+    insta::assert_snapshot!(body);
+}
+
+#[test]
+fn the_diff_nagios_status_is_warning_when_something_is_new() {
+    use crate::report::{NagiosStatus, diff_nagios_status};
+    assert_eq!(diff_nagios_status(&the_fixture()), NagiosStatus::Warning);
+    let only_fixed = diff(
+        vec![audited("web1", with_findings("web1"))],
+        vec![audited("web1", nginx_restarted("web1"))],
     );
-    insta::assert_snapshot!(render_diff(&d, None));
+    assert_eq!(diff_nagios_status(&only_fixed), NagiosStatus::Ok);
 }
 
 /// What a compromised host can put in its name, a unit name and a package name.

@@ -121,9 +121,21 @@ fn context(process: &StaleProcess) -> String {
     }
 }
 
-type Writer<'a> = ::csv::Writer<&'a mut dyn Write>;
+/// The CSV writer every shape writes through (the diff's too).
+pub(super) type Writer<'a> = ::csv::Writer<&'a mut dyn Write>;
 
-fn row<'s>(writer: &mut Writer<'_>, cells: impl IntoIterator<Item = &'s str>) -> io::Result<()> {
+/// An RFC 4180 writer on `out`: CRLF line ends, quoted where needed.
+pub(super) fn writer(out: &mut dyn Write) -> Writer<'_> {
+    ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .from_writer(out)
+}
+
+/// One record, every cell [`neutralise`]d.
+pub(super) fn row<'s>(
+    writer: &mut Writer<'_>,
+    cells: impl IntoIterator<Item = &'s str>,
+) -> io::Result<()> {
     writer
         .write_record(cells.into_iter().map(neutralise))
         .map_err(io::Error::other)
@@ -277,9 +289,7 @@ impl Render for Csv {
     }
 
     fn fleet(&self, report: &FleetReport, out: &mut dyn Write) -> io::Result<()> {
-        let mut writer = ::csv::WriterBuilder::new()
-            .terminator(::csv::Terminator::CRLF)
-            .from_writer(out);
+        let mut writer = writer(out);
         match self {
             Csv::Findings => write_shape(report, FINDINGS_HEADER, findings_rows, &mut writer)?,
             Csv::Hosts => write_shape(report, HOSTS_HEADER, hosts_row, &mut writer)?,

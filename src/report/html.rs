@@ -37,9 +37,9 @@ use super::document::{ControllerInfo, FleetReport};
 use super::render::Render;
 
 /// The page's only style sheet, inline.
-const STYLE: &str = include_str!("templates/report.css");
+pub(super) const STYLE: &str = include_str!("templates/report.css");
 /// The page's only script, inline: sorting and filtering.
-const SCRIPT: &str = include_str!("templates/report.js");
+pub(super) const SCRIPT: &str = include_str!("templates/report.js");
 
 /// The HTML renderer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,7 +80,7 @@ impl Render for Html {
 }
 
 /// Nothing may load; only our own style and script (by hash) may apply and run.
-fn content_security_policy() -> String {
+pub(super) fn content_security_policy() -> String {
     let hash = |text: &str| BASE64.encode(&Sha256::digest(text.as_bytes()));
     format!(
         "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; \

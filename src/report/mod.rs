@@ -10,7 +10,11 @@ mod aggregate;
 pub mod atomic;
 mod campaign;
 mod csv;
+mod diff_csv;
+mod diff_html;
 mod diff_junit;
+mod diff_metrics;
+mod diff_nagios;
 mod diff_table;
 mod document;
 mod host_table;
@@ -48,7 +52,11 @@ pub use campaign::{
     CAMPAIGN_FORMAT_VERSION, campaign_json, campaign_table, manual_reason, plan_json, plan_table,
 };
 pub use csv::Csv;
+pub use diff_csv::diff_csv;
+pub use diff_html::diff_html;
 pub use diff_junit::diff_junit;
+pub use diff_metrics::diff_metrics;
+pub use diff_nagios::{diff_nagios, diff_nagios_status};
 pub use diff_table::{diff_json, render_diff};
 pub use document::{ControllerInfo, FORMAT_VERSION, FleetReport, ShardInfo};
 pub use html::Html;

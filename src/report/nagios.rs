@@ -20,7 +20,7 @@ use patchgap_probe::Report;
 use super::actions::RebootVerdict;
 use super::aggregate::{FleetSummary, failure_label, summarize};
 use super::document::FleetReport;
-use super::policy_outcome::Level;
+use super::policy_outcome::{Level, PolicyOutcome};
 use super::render::{Render, host_as_fleet};
 use super::sanitize::for_terminal;
 
@@ -238,12 +238,16 @@ fn status_of(counts: &Counts, report: &FleetReport, thresholds: &Thresholds) -> 
     } else {
         NagiosStatus::Ok
     };
-    let by_policy = match report.policy.as_ref().map(|p| p.level) {
+    by_thresholds.max(policy_status(report.policy.as_ref()))
+}
+
+/// The status a `--policy` verdict raises a check to: warn is WARNING, fail CRITICAL.
+pub(super) fn policy_status(policy: Option<&PolicyOutcome>) -> NagiosStatus {
+    match policy.map(|p| p.level) {
         Some(Level::Fail) => NagiosStatus::Critical,
         Some(Level::Warn) => NagiosStatus::Warning,
         Some(Level::Pass) | None => NagiosStatus::Ok,
-    };
-    by_thresholds.max(by_policy)
+    }
 }
 
 /// The Nagios renderer, with the thresholds that choose its status.
@@ -272,7 +276,7 @@ impl Render for Nagios {
     }
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -340,7 +344,7 @@ impl fmt::Display for PerfData<'_> {
 }
 
 /// Host-supplied text on one detail line: terminal-safe, one line, no perfdata bar.
-fn clean(text: &str) -> String {
+pub(super) fn clean(text: &str) -> String {
     for_terminal(text)
         .chars()
         .map(|c| match c {

@@ -63,18 +63,23 @@ pub fn kernel_status_value(status: KernelStatus) -> u8 {
 }
 
 /// One metric family being written: its header once, then its samples.
-struct Family<'a> {
+pub(super) struct Family<'a> {
     out: &'a mut String,
 }
 
 impl<'a> Family<'a> {
-    fn new(out: &'a mut String, name: &str, help: &str) -> Self {
+    pub(super) fn new(out: &'a mut String, name: &str, help: &str) -> Self {
         // `write!` to a String cannot fail.
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         Family { out }
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+    pub(super) fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: impl std::fmt::Display,
+    ) {
         let labels: Vec<String> = labels
             .iter()
             .map(|(k, v)| format!("{k}=\"{}\"", label_value(v)))

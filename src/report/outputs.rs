@@ -21,6 +21,12 @@ use clap::ValueEnum as _;
 use patchgap_probe::Report;
 
 use super::csv::Csv;
+use super::diff_csv::diff_csv;
+use super::diff_html::diff_html;
+use super::diff_junit::diff_junit;
+use super::diff_metrics::diff_metrics;
+use super::diff_nagios::diff_nagios;
+use super::diff_table::{diff_json, render_diff};
 use super::document::FleetReport;
 use super::html::Html;
 use super::json::Json;
@@ -31,6 +37,7 @@ use super::render::Render;
 use super::sink::Sink;
 use super::table::{Table, stdout_width};
 use crate::cli::Format;
+use crate::diff::DiffReport;
 use patchgap_probe::report::RiskLevel;
 
 /// File extensions and the format each implies.
@@ -176,11 +183,13 @@ pub fn stdout_format(outputs: &[Output]) -> Option<Format> {
         .map(|o| o.format)
 }
 
-/// What was audited: one host's probe report (a local audit, or a saved one) or a fleet.
+/// What was audited: one host's probe report (a local audit, or a saved one) or a fleet;
+/// or what changed between two audits (`patchgap diff`).
 #[derive(Debug, Clone, Copy)]
 pub enum Audited<'a> {
     Host(&'a Report),
     Fleet(&'a FleetReport),
+    Diff(&'a DiffReport),
 }
 
 /// Choices of the command line that renderers need.
@@ -224,6 +233,32 @@ fn renderer(
     }
 }
 
+/// Writes a comparison in `format`: the diff's own renderer of each format (`csv-hosts`
+/// is the diff's CSV too: it has one shape). The table wraps to the terminal on stdout.
+fn write_diff(
+    format: Format,
+    target: &Target,
+    diff: &DiffReport,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Table => {
+            let width = if *target == Target::Stdout {
+                stdout_width()
+            } else {
+                None
+            };
+            out.write_all(render_diff(diff, width).as_bytes())
+        }
+        Format::Json => diff_json(diff, out),
+        Format::Csv | Format::CsvHosts => diff_csv(diff, out),
+        Format::Html => diff_html(diff, out),
+        Format::Junit => diff_junit(diff, out),
+        Format::Nagios => diff_nagios(diff, out),
+        Format::Openmetrics => diff_metrics(diff, out),
+    }
+}
+
 /// Some outputs could not be written; the others were.
 #[derive(Debug, thiserror::Error)]
 #[error("{} of {total} outputs not written: {}", failed.len(), failed.join("; "))]
@@ -243,14 +278,15 @@ pub fn write_outputs(
     let mut failed = Vec::new();
     for output in outputs {
         let host = matches!(audited, Audited::Host(_));
-        let render = renderer(output.format, &output.target, host, options);
+        let render = || renderer(output.format, &output.target, host, options);
         let sink = match &output.target {
             Target::Stdout => Sink::Stdout,
             Target::File(path) => Sink::File(path),
         };
         let written = sink.write(|out| match audited {
-            Audited::Host(report) => render.host(report, out),
-            Audited::Fleet(report) => render.fleet(report, out),
+            Audited::Host(report) => render().host(report, out),
+            Audited::Fleet(report) => render().fleet(report, out),
+            Audited::Diff(diff) => write_diff(output.format, &output.target, diff, out),
         });
         if let Err(e) = written {
             failed.push(format!(
