@@ -46,6 +46,8 @@ pub enum Format {
     Csv,
     /// One CSV row per host.
     CsvHosts,
+    /// One CSV row per `--policy` rule and per thing that broke it.
+    CsvPolicy,
     /// One self-contained HTML page (tables, charts; no network request).
     Html,
     /// JUnit XML: a testsuite per host, a testcase per check.

@@ -167,7 +167,13 @@ fn hostile_strings_stay_inert_in_every_format() {
             .expect("JSON");
     let expected = hostile_strings(&saved);
 
-    for shape in ["csv", "csv-hosts"] {
+    let policy = rows(&parse("csv", r.file("csv-policy")));
+    assert_eq!(
+        policy.len(),
+        3,
+        "the header and one row per broken rule: {policy:?}"
+    );
+    for shape in ["csv", "csv-hosts", "csv-policy"] {
         let rows = rows(&parse("csv", r.file(shape)));
         for cell in rows.iter().flatten() {
             assert!(

@@ -25,7 +25,12 @@ pub enum Csv {
     Findings,
     /// One row per host.
     Hosts,
+    /// The `--policy` verdict: one row per rule that passed, one per thing that broke a
+    /// rule (a rule broken on three hosts has three rows). Only the header without a policy.
+    Policy,
 }
+
+const POLICY_HEADER: [&str; 6] = ["rule", "description", "level", "host", "subject", "detail"];
 
 const FINDINGS_HEADER: [&str; 14] = [
     "host",
@@ -249,6 +254,29 @@ fn hosts_row(
     )
 }
 
+/// The `csv-policy` shape: every rule, and what broke it.
+fn policy_rows(report: &FleetReport, writer: &mut Writer<'_>) -> io::Result<()> {
+    row(writer, POLICY_HEADER)?;
+    let Some(policy) = &report.policy else {
+        return Ok(());
+    };
+    for rule in &policy.rules {
+        let head = [rule.id.as_str(), &rule.description, rule.level.as_str()];
+        if rule.violations.is_empty() {
+            row(writer, head.into_iter().chain(["", "", ""]))?;
+        }
+        for violation in &rule.violations {
+            let cells = [
+                violation.host.as_deref().unwrap_or(""),
+                &violation.subject,
+                &violation.detail,
+            ];
+            row(writer, head.into_iter().chain(cells))?;
+        }
+    }
+    Ok(())
+}
+
 /// The rows of one audited host, in one shape.
 type AuditedRows = fn(&HostOutcome, &Report, &str, &mut Writer<'_>) -> io::Result<()>;
 
@@ -293,6 +321,7 @@ impl Render for Csv {
         match self {
             Csv::Findings => write_shape(report, FINDINGS_HEADER, findings_rows, &mut writer)?,
             Csv::Hosts => write_shape(report, HOSTS_HEADER, hosts_row, &mut writer)?,
+            Csv::Policy => policy_rows(report, &mut writer)?,
         }
         writer.flush()
     }

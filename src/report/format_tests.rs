@@ -38,10 +38,11 @@ const NAGIOS: Nagios = Nagios {
 };
 
 /// Every format of this file, by name.
-fn formats() -> [(&'static str, Box<dyn Render>); 5] {
+fn formats() -> [(&'static str, Box<dyn Render>); 6] {
     [
         ("csv", Box::new(Csv::Findings)),
         ("csv_hosts", Box::new(Csv::Hosts)),
+        ("csv_policy", Box::new(Csv::Policy)),
         ("junit", Box::new(Junit)),
         ("nagios", Box::new(NAGIOS)),
         ("openmetrics", Box::new(OpenMetrics)),
@@ -83,7 +84,7 @@ fn every_format_on_the_hostile_fleet() {
 
 #[test]
 fn hostile_csv_cells_round_trip_and_never_start_a_formula() {
-    for shape in [Csv::Findings, Csv::Hosts] {
+    for shape in [Csv::Findings, Csv::Hosts, Csv::Policy] {
         let text = fleet_text(&shape, &hostile_fleet());
         assert!(text.ends_with("\r\n"), "CRLF line ends");
         let mut reader = ::csv::ReaderBuilder::new()
@@ -95,6 +96,8 @@ fn hostile_csv_cells_round_trip_and_never_start_a_formula() {
             // Three processes with two stale files each, and the failed host's row.
             Csv::Findings => 1 + 6 + 1,
             Csv::Hosts => 1 + 2,
+            // Two rules, each broken once.
+            Csv::Policy => 1 + 2,
         };
         assert_eq!(rows.len(), expected_rows, "{shape:?}");
         for cell in rows.iter().flatten() {
@@ -102,6 +105,13 @@ fn hostile_csv_cells_round_trip_and_never_start_a_formula() {
                 !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
                 "{shape:?}: formula cell {cell:?}"
             );
+        }
+        if shape == Csv::Policy {
+            let violation = &rows[1];
+            assert!(violation[0].starts_with("'=rule"), "{violation:?}");
+            assert!(violation[3].starts_with("'=inv"), "{violation:?}");
+            assert_eq!(&rows[2][3], "", "a fleet-wide violation names no host");
+            continue;
         }
         let mut hosts: Vec<&str> = rows[1..].iter().map(|r| &r[0]).collect();
         hosts.dedup();
@@ -280,4 +290,25 @@ proptest::proptest! {
         }
         proptest::prop_assert!(!metrics.contains('\r'));
     }
+}
+
+#[test]
+fn a_rule_that_passed_is_one_policy_row() {
+    use super::policy_outcome::{Level, PolicyOutcome, RuleOutcome};
+    let mut report = sample_fleet();
+    report.policy = Some(PolicyOutcome {
+        source: "policy.yaml".into(),
+        level: Level::Pass,
+        rules: vec![RuleOutcome {
+            id: "reboot#1".into(),
+            description: "a reboot may be pending for at most 7 days".into(),
+            level: Level::Pass,
+            violations: Vec::new(),
+        }],
+    });
+    assert_eq!(
+        fleet_text(&Csv::Policy, &report),
+        "rule,description,level,host,subject,detail\r\n\
+         reboot#1,a reboot may be pending for at most 7 days,pass,,,\r\n"
+    );
 }

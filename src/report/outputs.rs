@@ -224,6 +224,7 @@ fn renderer(
         Format::Json => Box::new(Json),
         Format::Csv => Box::new(Csv::Findings),
         Format::CsvHosts => Box::new(Csv::Hosts),
+        Format::CsvPolicy => Box::new(Csv::Policy),
         Format::Html => Box::new(Html),
         Format::Junit => Box::new(Junit),
         Format::Nagios => Box::new(Nagios {
@@ -251,7 +252,7 @@ fn write_diff(
             out.write_all(render_diff(diff, width).as_bytes())
         }
         Format::Json => diff_json(diff, out),
-        Format::Csv | Format::CsvHosts => diff_csv(diff, out),
+        Format::Csv | Format::CsvHosts | Format::CsvPolicy => diff_csv(diff, out),
         Format::Html => diff_html(diff, out),
         Format::Junit => diff_junit(diff, out),
         Format::Nagios => diff_nagios(diff, out),

@@ -102,6 +102,7 @@ impl Outputs {
         let files = [
             ("csv", "findings.csv"),
             ("csv-hosts", "hosts.csv"),
+            ("csv-policy", "policy.csv"),
             ("junit", "report.xml"),
             ("openmetrics", "patchgap.prom"),
             ("nagios", "status.nagios"),
@@ -120,7 +121,7 @@ impl Outputs {
             .iter()
             .flat_map(|(format, path)| {
                 let spec = match *format {
-                    "csv-hosts" | "nagios" => format!("{format}:{}", path.display()),
+                    "csv-hosts" | "csv-policy" | "nagios" => format!("{format}:{}", path.display()),
                     _ => path.display().to_string(),
                 };
                 ["-o".to_string(), spec]
