@@ -14,7 +14,7 @@ use crate::cli::ReportArgs;
 use crate::deploy::probe_output::{InvalidOutput, parse_probe_output};
 use crate::exit::Verdict;
 use crate::policy;
-use crate::report::{Audited, ControllerInfo, FORMAT_VERSION, FleetReport, host_verdict, verdict};
+use crate::report::{Audited, FORMAT_VERSION, FleetReport, host_as_fleet, host_verdict, verdict};
 
 /// Why a saved report cannot be rendered. Each message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -150,12 +150,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<Verdict> {
                 let found = verdict(&report.hosts);
                 (*report, found)
             }
-            Saved::Host(report) => {
-                let found = host_verdict(&report);
-                let started = report.host.scanned_at;
-                let controller = ControllerInfo::new(started, started);
-                (FleetReport::single_host(*report, controller)?, found)
-            }
+            Saved::Host(report) => (host_as_fleet(&report)?, host_verdict(&report)),
         };
         let found = policy.apply(&mut fleet, found);
         plan.deliver(Audited::Fleet(&fleet), found)

@@ -33,8 +33,8 @@ use data_encoding::BASE64;
 use patchgap_probe::Report;
 use sha2::{Digest, Sha256};
 
-use super::document::{ControllerInfo, FleetReport};
-use super::render::Render;
+use super::document::FleetReport;
+use super::render::{Render, host_as_fleet};
 
 /// The page's only style sheet, inline.
 pub(super) const STYLE: &str = include_str!("templates/report.css");
@@ -58,12 +58,7 @@ struct Page<'a> {
 impl Render for Html {
     /// A local audit, as a fleet of one; the run's times are the scan's own.
     fn host(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
-        let started = report.host.scanned_at;
-        let seconds = i64::try_from(report.scan.duration_ms / 1000).unwrap_or(0);
-        let controller = ControllerInfo::new(started, started.saturating_add(seconds));
-        let fleet =
-            FleetReport::single_host(report.clone(), controller).map_err(io::Error::other)?;
-        self.fleet(&fleet, out)
+        self.fleet(&host_as_fleet(report)?, out)
     }
 
     fn fleet(&self, report: &FleetReport, out: &mut dyn Write) -> io::Result<()> {

@@ -10,6 +10,7 @@ use patchgap_probe::report::{
 use super::*;
 use crate::deploy::probe_output::parse_probe_output;
 use crate::outcome::{Failure, HostOutcome, HostResult};
+use crate::report::ControllerInfo;
 use crate::report::policy_outcome::{Level, PolicyOutcome, RuleOutcome, Violation};
 use crate::test_reports::{clean, report_json, with_findings, with_one_service};
 
