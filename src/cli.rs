@@ -154,6 +154,50 @@ pub struct AuditArgs {
 
     #[command(flatten)]
     pub shard: ShardArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Notifications at the end of a run (`audit`, `restart`; docs/notifications.md).
+#[derive(Debug, Clone, Args, Default)]
+pub struct NotifyArgs {
+    /// Notify when the run ends; repeatable: `https://HOOK` (JSON POST),
+    /// `slack+https://HOOK` (Slack/Mattermost text), `syslog:[SOCKET]` (RFC 5424, default
+    /// /dev/log), `smtp[s]://[USER@]HOST[:PORT]?from=A&to=B[&html=inline|attach]` (password
+    /// from $PATCHGAP_SMTP_PASSWORD, `&password_env=VAR` or `&password_file=FILE`). A failed
+    /// notification is a warning; it never changes the exit status.
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify: Vec<String>,
+
+    /// `change`: notify only when something is new since the last audit (kept in
+    /// --notify-state); the first run notifies.
+    #[arg(long, value_enum, default_value_t = NotifyOn::Always, requires = "notify")]
+    pub notify_on: NotifyOn,
+
+    /// The last audit, for `--notify-on change` (default /var/lib/patchgap/notify-state.json
+    /// for root, else $XDG_STATE_HOME/patchgap/notify-state.json).
+    #[arg(long, value_name = "FILE", requires = "notify")]
+    pub notify_state: Option<PathBuf>,
+
+    /// PEM file of CA certificates to trust, besides the system's, for https and SMTP
+    /// notifications (a private server, a test).
+    #[arg(long, value_name = "FILE", requires = "notify")]
+    pub notify_ca: Option<PathBuf>,
+
+    /// Seconds each notification may take.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub notify_timeout: u64,
+}
+
+/// `--notify-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum NotifyOn {
+    /// After every run.
+    #[default]
+    Always,
+    /// Only when new findings appeared since the last audit.
+    Change,
 }
 
 /// Splitting one audit over several runners (a Kubernetes Indexed Job, a CI matrix).
@@ -342,6 +386,9 @@ pub struct RestartArgs {
 
     #[command(flatten)]
     pub ssh: SshArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 /// What `patchgap restart` writes: the plan or the campaign report.

@@ -23,6 +23,7 @@ pub mod fleet;
 pub mod glob;
 pub mod inventory;
 pub mod limit;
+pub mod notify;
 pub mod open_files;
 pub mod outcome;
 pub mod policy;

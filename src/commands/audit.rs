@@ -13,9 +13,10 @@ use crate::exit::{UsageError, Verdict};
 use crate::fleet::Target;
 use crate::fleet::audit_fleet;
 use crate::inventory::HostTarget;
+use crate::notify::Notifier;
 use crate::outcome::HostOutcome;
 use crate::report::{
-    Audited, ControllerInfo, FleetReport, Progress, ShardInfo, host_verdict, verdict,
+    Audited, ControllerInfo, FleetReport, Progress, ShardInfo, host_as_fleet, host_verdict, verdict,
 };
 use crate::shard::Shard;
 use crate::targets::LocalEnv;
@@ -24,10 +25,11 @@ use crate::{inventory, limit, open_files, policy};
 /// Runs `patchgap audit`.
 pub fn run(args: &AuditArgs) -> anyhow::Result<Verdict> {
     let plan = plan(&args.output, args.probe.show_ignored)?;
+    let notifier = Notifier::from_args(&args.notify)?;
     let result = if args.inventories.is_empty() {
-        audit_local(args, &plan)
+        audit_local(args, &plan, notifier.as_ref())
     } else {
-        audit_inventory(args, &plan)
+        audit_inventory(args, &plan, notifier.as_ref())
     };
     plan.finish(result)
 }
@@ -49,23 +51,43 @@ pub(crate) fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
 /// `patchgap audit` without an inventory: this machine. With `--policy`, the report is
 /// judged as a fleet of one, and every output is that fleet document (with its `policy`);
 /// without, the probe's report as is.
-fn audit_local(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
+fn audit_local(
+    args: &AuditArgs,
+    plan: &Plan,
+    notifier: Option<&Notifier>,
+) -> anyhow::Result<Verdict> {
     let options = probe_options(&args.probe)?;
     let policy = policy::load(&args.policy)?;
     let started_at = now();
     let report = patchgap_probe::collect(&options);
     let found = host_verdict(&report);
     let Some(policy) = policy else {
+        if let Some(notifier) = notifier {
+            notifier.audit(&mut host_as_fleet(&report)?, &Progress::new(true));
+        }
         return plan.deliver(Audited::Host(&report), found);
     };
     let mut fleet = FleetReport::single_host(report, ControllerInfo::new(started_at, now()))
         .context("cannot convert the local report to a fleet document")?;
     let found = policy.apply(&mut fleet, found);
+    notify(notifier, &mut fleet);
     plan.deliver(Audited::Fleet(&fleet), found)
 }
 
+/// Sends the `--notify` notifications of a fleet report, before it is written: a failed
+/// one is then a line of its `controller.warnings`. Warnings show even with `--quiet`.
+fn notify(notifier: Option<&Notifier>, report: &mut FleetReport) {
+    if let Some(notifier) = notifier {
+        notifier.audit(report, &Progress::new(true));
+    }
+}
+
 /// `patchgap audit -i INVENTORY`: every selected host over SSH, then the fleet report.
-fn audit_inventory(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
+fn audit_inventory(
+    args: &AuditArgs,
+    plan: &Plan,
+    notifier: Option<&Notifier>,
+) -> anyhow::Result<Verdict> {
     let started_at = now();
     // Every argument is checked before any host is contacted: a bad one is the user's to
     // fix (exit 2), not a failure of each host.
@@ -112,6 +134,7 @@ fn audit_inventory(args: &AuditArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     if let Some(policy) = &policy {
         found = policy.apply(&mut report, found);
     }
+    notify(notifier, &mut report);
     plan.deliver(Audited::Fleet(&report), found)
 }
 

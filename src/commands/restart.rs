@@ -21,6 +21,7 @@ use crate::cli::{CampaignFormat, OutsideWindowArg, RestartArgs};
 use crate::deploy::{DeployOptions, HostDeploy, STALL_TIMEOUT, embedded_probes};
 use crate::exit::{UsageError, Verdict};
 use crate::fleet::{FleetOptions, Target, audit_fleet};
+use crate::notify::Notifier;
 use crate::outcome::{HostOutcome, HostResult};
 use crate::report::{
     FleetReport, Progress, Sink, campaign_json, campaign_table, failure_label, plan_json,
@@ -37,6 +38,7 @@ const LOCALHOST: &str = "localhost";
 pub fn run(args: &RestartArgs) -> anyhow::Result<Verdict> {
     // Every argument is checked before any host is contacted.
     probe_options(&args.probe)?;
+    let notifier = Notifier::from_args(&args.notify)?;
     let schedule = Schedule::new(args.windows.clone(), args.timezone.as_deref())
         .map_err(|e| UsageError(e.to_string()))?;
     let progress = Progress::new(args.quiet);
@@ -108,6 +110,9 @@ pub fn run(args: &RestartArgs) -> anyhow::Result<Verdict> {
     });
     let state = journal.path().display().to_string();
     write_outcome(args, &outcome, &state)?;
+    if let Some(notifier) = &notifier {
+        notifier.restart(&outcome, &progress);
+    }
     Ok(Verdict {
         hosts_failed: outcome.failed_hosts(),
         stopped: outcome.stopped.is_some(),
