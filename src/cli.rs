@@ -186,7 +186,7 @@ pub struct NotifyArgs {
     pub notify_ca: Option<PathBuf>,
 
     /// Seconds each notification may take.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, value_name = "SECS", default_value_t = 30, requires = "notify")]
     pub notify_timeout: u64,
 }
 

@@ -315,6 +315,13 @@ fn syslog_gets_one_rfc5424_line() {
     timestamp
         .parse::<jiff::Timestamp>()
         .unwrap_or_else(|e| panic!("RFC 3339 timestamp {timestamp}: {e}"));
+    let fraction = timestamp
+        .split_once('.')
+        .map_or("", |(_, f)| f.trim_end_matches('Z'));
+    assert!(
+        fraction.len() <= 6 && timestamp.ends_with('Z'),
+        "TIME-SECFRAC has at most 6 digits (RFC 5424, 6.2.3): {timestamp}"
+    );
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
     assert_eq!(next(), hostname.trim());
     assert_eq!(next(), "patchgap");

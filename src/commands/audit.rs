@@ -62,8 +62,12 @@ fn audit_local(
     let report = patchgap_probe::collect(&options);
     let found = host_verdict(&report);
     let Some(policy) = policy else {
-        if let Some(notifier) = notifier {
-            notifier.audit(&mut host_as_fleet(&report)?, &Progress::new(true));
+        // The probe's own report as a fleet of one: a conversion that cannot fail in
+        // practice, and must not fail the audit if it did.
+        if notifier.is_some()
+            && let Ok(mut fleet) = host_as_fleet(&report)
+        {
+            notify(notifier, &mut fleet);
         }
         return plan.deliver(Audited::Host(&report), found);
     };

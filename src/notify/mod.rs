@@ -220,7 +220,8 @@ impl Notifier {
                 let line = syslog::format(
                     summary,
                     &syslog::hostname(),
-                    &jiff::Timestamp::now().to_string(),
+                    // RFC 5424 allows at most 6 digits of a second.
+                    &format!("{:.6}", jiff::Timestamp::now()),
                     std::process::id(),
                 );
                 syslog::send(socket, &line, self.timeout).map_err(NotifyError::Syslog)

@@ -7,9 +7,9 @@
 
 use serde::Serialize;
 
-use crate::campaign::CampaignOutcome;
+use crate::campaign::{CampaignOutcome, HostStatus, UnitStatus};
 use crate::outcome::HostResult;
-use crate::report::{FleetReport, failure_label, has_findings};
+use crate::report::{FleetReport, failure_label, has_findings, stop_text};
 
 /// Version of the webhook payload: adding an optional field keeps it, anything else
 /// bumps it.
@@ -154,12 +154,22 @@ impl Summary {
                 counts.hosts_failed += 1;
                 failed.push(FailedHost {
                     host: host.host.clone(),
-                    failure: format!("{:?}", host.status).to_lowercase(),
+                    failure: match host.status {
+                        HostStatus::Unreachable => "unreachable",
+                        HostStatus::Timeout => "timeout",
+                        _ => "failed",
+                    }
+                    .to_string(),
                 });
             }
-            if !host.units.is_empty() {
+            let mut services: Vec<String> = host
+                .units
+                .iter()
+                .filter(|u| !matches!(u.status, UnitStatus::Skipped { .. }))
+                .map(|u| u.unit.clone())
+                .collect();
+            if !services.is_empty() {
                 counts.hosts_with_findings += 1;
-                let mut services: Vec<String> = host.units.iter().map(|u| u.unit.clone()).collect();
                 services.sort();
                 with.push(HostFindings {
                     host: host.host.clone(),
@@ -177,7 +187,7 @@ impl Summary {
         if counts.hosts_failed > 0 {
             title.push_str(&format!(", {} failed", counts.hosts_failed));
         }
-        let stopped = outcome.stopped.as_ref().map(|s| format!("{s:?}"));
+        let stopped = outcome.stopped.as_ref().map(stop_text);
         if stopped.is_some() {
             title.push_str(", stopped early");
         }
@@ -244,7 +254,7 @@ impl Summary {
             lines.push(format!("{}: failed ({})", host.host, host.failure));
         }
         if let Some(stopped) = &self.stopped {
-            lines.push(format!("stopped: {stopped}"));
+            lines.push(stopped.clone());
         }
         let listed = self.hosts_with_findings.len() + self.failed_hosts.len();
         let total = self.counts.hosts_with_findings + self.counts.hosts_failed;
@@ -283,6 +293,66 @@ mod tests {
         let lines = summary.lines();
         assert!(lines[1].starts_with("web1: restart "), "{lines:?}");
         assert!(lines[2].starts_with("db1: failed ("), "{lines:?}");
+    }
+
+    #[test]
+    fn a_campaign_counts_restarted_units_and_failed_hosts_and_says_why_it_stopped() {
+        use crate::campaign::{HostCampaign, Stop, UnitOutcome};
+        let host = |name: &str, status, units: Vec<(&str, UnitStatus)>| HostCampaign {
+            host: name.into(),
+            status,
+            message: None,
+            units: units
+                .into_iter()
+                .map(|(unit, status)| UnitOutcome {
+                    unit: unit.into(),
+                    status,
+                })
+                .collect(),
+            reexec: None,
+            manual: Vec::new(),
+            batch: Some(0),
+        };
+        let outcome = CampaignOutcome {
+            hosts: vec![
+                host(
+                    "web1",
+                    HostStatus::Done,
+                    vec![
+                        ("nginx.service", UnitStatus::Verified),
+                        ("cron.service", UnitStatus::Verified),
+                    ],
+                ),
+                host("web2", HostStatus::Unreachable, Vec::new()),
+                host("web3", HostStatus::NotReached, Vec::new()),
+            ],
+            stopped: Some(Stop::Canary {
+                batch: 0,
+                failed: 1,
+            }),
+        };
+        let summary = Summary::of_restart(&outcome, 7);
+        assert_eq!(summary.command, "restart");
+        assert_eq!(
+            (
+                summary.counts.hosts,
+                summary.counts.services,
+                summary.counts.hosts_failed
+            ),
+            (3, 2, 1)
+        );
+        assert_eq!(
+            summary.hosts_with_findings[0].services,
+            ["cron.service", "nginx.service"]
+        );
+        assert_eq!(summary.failed_hosts[0].failure, "unreachable");
+        assert_eq!(
+            summary.title,
+            "patchgap restart: 2 units restarted on 1 of 3 hosts, 1 failed, stopped early"
+        );
+        let stopped = summary.stopped.as_deref().expect("stopped");
+        assert!(stopped.contains("canary"), "{stopped}");
+        assert!(!summary.is_clean());
     }
 
     #[test]

@@ -178,7 +178,8 @@ fn detail(status: &UnitStatus) -> String {
     }
 }
 
-fn stop_text(stop: &Stop) -> String {
+/// Why a campaign stopped early, in words (tables, notifications).
+pub fn stop_text(stop: &Stop) -> String {
     match stop {
         Stop::Canary { failed, .. } => {
             format!("stopped: {failed} host(s) of the canary batch failed")

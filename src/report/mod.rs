@@ -50,6 +50,7 @@ pub use aggregate::{
 };
 pub use campaign::{
     CAMPAIGN_FORMAT_VERSION, campaign_json, campaign_table, manual_reason, plan_json, plan_table,
+    stop_text,
 };
 pub use csv::Csv;
 pub use diff_csv::diff_csv;
