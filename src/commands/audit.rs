@@ -42,6 +42,7 @@ pub(crate) fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
         integrity: args.integrity.then(|| IntegrityOptions {
             packages: args.integrity_packages.clone(),
             threads: None,
+            baseline_hashes: None,
         }),
     })
 }
