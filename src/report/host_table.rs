@@ -90,6 +90,9 @@ fn render_integrity(out: &mut String, i: &IntegrityReport, width: Option<u16>) {
         s.unreadable,
         s.packages_without_md5sums
     );
+    for w in &i.warnings {
+        let _ = writeln!(out, "integrity: {}", cell(w));
+    }
     if i.findings.is_empty() {
         return;
     }
