@@ -376,8 +376,9 @@ pub struct Outdated {
     pub package: String,
     /// The version the baseline recorded.
     pub baseline_version: String,
-    /// The version installed now; `null` when the package is no longer checked (removed,
-    /// or left out by `--integrity-packages`).
+    /// The version installed now; `null` when the package is no longer checked: removed,
+    /// left out by `--integrity-packages`, or (for a `without_md5sums` baseline) it has
+    /// md5sums now, so dpkg's sums check it.
     pub version: Option<String>,
 }
 
@@ -389,7 +390,7 @@ impl std::fmt::Display for Outdated {
              baseline again with --baseline-write",
             self.package,
             self.baseline_version,
-            self.version.as_deref().unwrap_or("not installed")
+            self.version.as_deref().unwrap_or("no longer checked")
         )
     }
 }

@@ -181,7 +181,7 @@ fn an_upgraded_package_is_outdated_not_tampered() {
         "{notes:?}"
     );
     assert!(
-        notes[1].starts_with("baseline outdated for gone (3 → not installed)"),
+        notes[1].starts_with("baseline outdated for gone (3 → no longer checked)"),
         "{notes:?}"
     );
     let integrity = integrity_of(&fleet);
