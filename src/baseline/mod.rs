@@ -464,6 +464,26 @@ pub fn compare(section: &HostSection, integrity: &IntegrityReport) -> HostCheck 
     check
 }
 
+/// The baseline outcome of shards merged into one report (`patchgap merge`): the union of
+/// their hosts and warnings when every shard used the same file the same way, else none
+/// (the hosts' parsed reports keep what each shard found either way).
+pub fn merged<'a>(
+    mut shards: impl Iterator<Item = Option<&'a BaselineOutcome>>,
+) -> Option<BaselineOutcome> {
+    let mut all = shards.next()??.clone();
+    for shard in shards {
+        let shard = shard?;
+        if (&shard.file, shard.mode) != (&all.file, all.mode) {
+            return None;
+        }
+        all.hosts
+            .extend(shard.hosts.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all.warnings
+            .extend(shard.warnings.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Some(all)
+}
+
 /// Compares every audited host of `fleet` with `baseline`, records the outcome in
 /// `fleet.baseline` and merges it into the hosts' parsed reports (see [`apply`]).
 pub fn verify(fleet: &mut FleetReport, baseline: &Baseline, file: &Path) {

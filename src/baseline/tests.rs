@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use patchgap_probe::report::{
@@ -327,4 +328,19 @@ fn hostile_or_truncated_baselines_are_refused_naming_the_file_and_the_fix() {
         .expect("sparse");
     let err = Baseline::read(&huge).expect_err("huge").to_string();
     assert!(err.contains("larger than") && err.contains("huge"), "{err}");
+}
+
+#[test]
+fn shards_of_one_baseline_run_merge_their_hosts() {
+    let outcome = |host: &str, file: &str| BaselineOutcome {
+        file: file.into(),
+        mode: BaselineMode::Verify,
+        hosts: BTreeMap::from([(host.to_string(), HostCheck::default())]),
+        warnings: BTreeMap::new(),
+    };
+    let (a, b, other) = (outcome("a", "f"), outcome("b", "f"), outcome("c", "g"));
+    let both = merged([Some(&a), Some(&b)].into_iter()).expect("same file");
+    assert_eq!(both.hosts.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert!(merged([Some(&a), Some(&other)].into_iter()).is_none());
+    assert!(merged([Some(&a), None].into_iter()).is_none());
 }
