@@ -157,6 +157,9 @@ pub struct AuditArgs {
 
     #[command(flatten)]
     pub notify: NotifyArgs,
+
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }
 
 /// Notifications at the end of a run (`audit`, `restart`; docs/notifications.md).
@@ -198,6 +201,29 @@ pub enum NotifyOn {
     Always,
     /// Only when new findings appeared since the last audit.
     Change,
+}
+
+/// A checksum baseline for packages that ship no md5sums (debsums -g parity).
+#[derive(Debug, Clone, Args, Default)]
+pub struct BaselineArgs {
+    /// Record the SHA-256 of the files of packages without md5sums, with their versions,
+    /// per host, in FILE (written atomically), for a later --baseline.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "integrity",
+        conflicts_with = "baseline"
+    )]
+    pub baseline_write: Option<PathBuf>,
+
+    /// With --baseline-write: record every package's files, not only those without md5sums.
+    #[arg(long, requires = "baseline_write")]
+    pub baseline_all: bool,
+
+    /// Compare with the baseline in FILE: a file changed while its package's version is
+    /// the same is an integrity finding; an upgraded package is only noted.
+    #[arg(long, value_name = "FILE", requires = "integrity")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// Splitting one audit over several runners (a Kubernetes Indexed Job, a CI matrix).

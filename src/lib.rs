@@ -13,6 +13,7 @@ wiring; `commands/report.rs` renders a saved report) → `exit.rs` (the status).
 `open_files.rs` sizes `--forks` to the open-files limit.
 */
 
+pub mod baseline;
 pub mod campaign;
 pub mod cli;
 pub mod commands;

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use patchgap_probe::integrity::IntegrityOptions;
+use patchgap_probe::integrity::{HashScope, IntegrityOptions};
 use patchgap_probe::{IgnoreRules, Options, Roots, collect};
 
 const USAGE: &str = "\
@@ -22,6 +22,9 @@ options:
   --integrity             also verify installed packages' files against dpkg's MD5 sums
   --integrity-packages GLOB
                           limit --integrity to packages whose name matches GLOB
+  --baseline-hashes without-md5sums|all
+                          with --integrity, also report the SHA-256 of the files of
+                          packages without md5sums (or of all packages), for a baseline
   --ignore REGEX          also ignore stale files whose path matches REGEX (repeatable)
   --no-default-ignores    do not apply the built-in ignore list
   --proc DIR              procfs to scan (default /proc)
@@ -53,6 +56,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 integrity
                     .get_or_insert_with(IntegrityOptions::default)
                     .packages = Some(pattern);
+            }
+            "--baseline-hashes" => {
+                let word = value("--baseline-hashes")?;
+                let scope = HashScope::from_word(&word).ok_or(format!(
+                    "--baseline-hashes takes without-md5sums or all, not {word:?}"
+                ))?;
+                integrity
+                    .get_or_insert_with(IntegrityOptions::default)
+                    .baseline_hashes = Some(scope);
             }
             "--no-default-ignores" => defaults = false,
             "--proc" => roots.proc = PathBuf::from(value("--proc")?),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use md5::{Digest, Md5};
 use patchgap_probe::Roots;
-use patchgap_probe::integrity::{IntegrityOptions, verify};
+use patchgap_probe::integrity::{HashScope, IntegrityOptions, verify};
 use patchgap_probe::report::Severity;
 use patchgap_probe::report::{IntegrityReport, Problem};
 use patchgap_probe::roots::under;
@@ -147,6 +147,7 @@ fn summary_of(report: &IntegrityReport) -> Vec<(String, String, String, bool)> {
             let kind = match &f.problem {
                 Problem::Changed { .. } => "changed".to_string(),
                 Problem::ModifiedInUse { pids, .. } => format!("in use by {pids:?}"),
+                Problem::ChangedSinceBaseline { .. } => "changed since baseline".to_string(),
                 Problem::Missing => "missing".to_string(),
                 Problem::Unreadable { error } => format!("unreadable: {error}"),
             };
@@ -166,6 +167,7 @@ fn fixture_host_findings_match_dpkg_rules() {
     let opts = IntegrityOptions {
         packages: None,
         threads: Some(2),
+        ..IntegrityOptions::default()
     };
     let report = verify(&roots, &opts, &in_use).expect("verify");
     let s = |a: &str, b: &str, c: &str, d: bool| (a.to_string(), b.to_string(), c.to_string(), d);
@@ -236,6 +238,7 @@ fn files_in_use_join_by_other_spelling_and_by_inode() {
     let opts = IntegrityOptions {
         packages: Some("libfoo".to_string()),
         threads: Some(1),
+        ..IntegrityOptions::default()
     };
     let roots = Roots::fixture(root);
     for (in_use, want) in [
@@ -260,6 +263,7 @@ fn package_pattern_limits_the_check() {
     let opts = IntegrityOptions {
         packages: Some("lib*".to_string()),
         threads: Some(1),
+        ..IntegrityOptions::default()
     };
     let report = verify(&Roots::fixture(dir.path()), &opts, &BTreeMap::new()).expect("verify");
     assert_eq!(report.summary.packages_checked, 1);
@@ -303,4 +307,72 @@ fn missing_database_is_an_error() {
     )
     .expect_err("no database");
     assert!(err.to_string().contains("no dpkg database"), "{err}");
+}
+
+fn sha256(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn baseline_hashes_cover_packages_without_md5sums_or_all_without_links_or_conffiles() {
+    let dir = host();
+    let root = dir.path();
+    let opts = |scope| IntegrityOptions {
+        threads: Some(2),
+        baseline_hashes: Some(scope),
+        ..IntegrityOptions::default()
+    };
+    let roots = Roots::fixture(root);
+    let report =
+        verify(&roots, &opts(HashScope::WithoutMd5sums), &BTreeMap::new()).expect("verify");
+    let hashes = report.baseline_hashes.expect("asked for");
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(
+        (
+            hashes[0].package.as_str(),
+            hashes[0].arch.as_str(),
+            hashes[0].version.as_str()
+        ),
+        ("nosums", "all", "1")
+    );
+    // The `/.` entry is a directory: not hashed.
+    assert_eq!(hashes[0].files.len(), 1);
+    assert_eq!(hashes[0].files[0].path, "/usr/share/nosums");
+    assert_eq!(
+        hashes[0].files[0].sha256.as_deref(),
+        Some(sha256("anything").as_str())
+    );
+
+    // A link planted in a file's place is refused, not followed out of the package.
+    fs::remove_file(under(root, Path::new("/usr/share/nosums"))).expect("rm");
+    std::os::unix::fs::symlink("/etc/passwd", under(root, Path::new("/usr/share/nosums")))
+        .expect("ln");
+    let report = verify(&roots, &opts(HashScope::All), &BTreeMap::new()).expect("verify");
+    let hashes = report.baseline_hashes.expect("asked for");
+    let names: Vec<&str> = hashes.iter().map(|p| p.package.as_str()).collect();
+    assert_eq!(names, ["good", "libfoo:amd64", "nosums", "tool", "wrapper"]);
+    let good: Vec<(&str, Option<&str>, Option<&str>)> = hashes[0]
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_deref(), f.error.as_deref()))
+        .collect();
+    let good_sum = sha256("good binary");
+    let readme = sha256("readme, edited");
+    assert_eq!(
+        good,
+        [
+            ("/usr/bin/good", Some(good_sum.as_str()), None),
+            ("/usr/bin/link", None, Some("symbolic link")),
+            ("/usr/lib/dir-gone", None, Some("missing")),
+            ("/usr/lib/good.so", None, Some("missing")),
+            ("/usr/share/doc/good/README", Some(readme.as_str()), None),
+            ("/usr/share/doc/good/copyright", None, Some("missing")),
+        ],
+        "no conffile, no directory"
+    );
+    assert_eq!(hashes[2].files[0].error.as_deref(), Some("symbolic link"));
 }

@@ -55,7 +55,9 @@ fn same_findings_as_dpkg_verify() {
     let mut unreadable = BTreeSet::new();
     for f in &report.findings {
         let kind = match f.problem {
-            Problem::Changed { .. } | Problem::ModifiedInUse { .. } => "changed",
+            Problem::Changed { .. }
+            | Problem::ChangedSinceBaseline { .. }
+            | Problem::ModifiedInUse { .. } => "changed",
             Problem::Missing => "missing",
             Problem::Unreadable { .. } => {
                 unreadable.insert(f.path.clone());

@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use patchgap_probe::host::now;
-use patchgap_probe::integrity::IntegrityOptions;
+use patchgap_probe::integrity::{HashScope, IntegrityOptions};
 use patchgap_probe::{IgnoreRules, Options, Roots};
 
 use super::outputs::{Plan, plan};
@@ -20,7 +20,7 @@ use crate::report::{
 };
 use crate::shard::Shard;
 use crate::targets::LocalEnv;
-use crate::{inventory, limit, open_files, policy};
+use crate::{baseline, inventory, limit, open_files, policy};
 
 /// Runs `patchgap audit`.
 pub fn run(args: &AuditArgs) -> anyhow::Result<Verdict> {
@@ -44,8 +44,21 @@ pub(crate) fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
         integrity: args.integrity.then(|| IntegrityOptions {
             packages: args.integrity_packages.clone(),
             threads: None,
+            baseline_hashes: None,
         }),
     })
+}
+
+/// `--baseline-write` / `--baseline`: a baseline file that cannot be read is the user's to
+/// fix (exit 2), before any host is audited.
+fn baseline_run(args: &AuditArgs) -> anyhow::Result<Option<baseline::Run>> {
+    let b = &args.baseline;
+    baseline::Run::from_args(
+        b.baseline_write.as_deref(),
+        b.baseline_all,
+        b.baseline.as_deref(),
+    )
+    .map_err(|e| UsageError(e.to_string()).into())
 }
 
 /// `patchgap audit` without an inventory: this machine. With `--policy`, the report is
@@ -56,12 +69,16 @@ fn audit_local(
     plan: &Plan,
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<Verdict> {
-    let options = probe_options(&args.probe)?;
+    let mut options = probe_options(&args.probe)?;
     let policy = policy::load(&args.policy)?;
+    let baseline = baseline_run(args)?;
+    if let (Some(run), Some(integrity)) = (&baseline, options.integrity.as_mut()) {
+        integrity.baseline_hashes = Some(run.scope());
+    }
     let started_at = now();
     let report = patchgap_probe::collect(&options);
-    let found = host_verdict(&report);
-    let Some(policy) = policy else {
+    let mut found = host_verdict(&report);
+    if policy.is_none() && baseline.is_none() {
         // The probe's own report as a fleet of one: a conversion that cannot fail in
         // practice, and must not fail the audit if it did.
         if notifier.is_some()
@@ -70,10 +87,16 @@ fn audit_local(
             notify(notifier, &mut fleet);
         }
         return plan.deliver(Audited::Host(&report), found);
-    };
+    }
     let mut fleet = FleetReport::single_host(report, ControllerInfo::new(started_at, now()))
         .context("cannot convert the local report to a fleet document")?;
-    let found = policy.apply(&mut fleet, found);
+    if let Some(run) = &baseline {
+        run.finish(&mut fleet, started_at)?;
+        found = verdict(&fleet.hosts);
+    }
+    if let Some(policy) = &policy {
+        found = policy.apply(&mut fleet, found);
+    }
     notify(notifier, &mut fleet);
     plan.deliver(Audited::Fleet(&fleet), found)
 }
@@ -97,6 +120,7 @@ fn audit_inventory(
     // fix (exit 2), not a failure of each host.
     probe_options(&args.probe)?;
     let policy = policy::load(&args.policy)?;
+    let baseline = baseline_run(args)?;
     let inventory = inventory::load(&args.inventories)?;
     let selection = limit::select(&inventory, args.limit.as_deref())?;
     let shard = Shard::from_args(
@@ -122,7 +146,8 @@ fn audit_inventory(
     // The user's environment (HOME, USER) is read here once; fleet code never reads it.
     let env = LocalEnv::from_process();
     // In inventory order: audit_fleet returns one outcome per target, in target order.
-    let (outcomes, warnings) = audit_hosts(args, &hosts, &env)?;
+    let hashes = baseline.as_ref().map(baseline::Run::scope);
+    let (outcomes, warnings) = audit_hosts(args, &hosts, &env, hashes)?;
     let mut controller = ControllerInfo::new(started_at, now());
     controller.inventories = args
         .inventories
@@ -133,8 +158,11 @@ fn audit_inventory(
     controller.skipped = selection.skipped;
     controller.warnings = warnings;
     controller.shard = shard;
-    let mut found = verdict(&outcomes);
     let mut report = FleetReport::new(controller, outcomes);
+    if let Some(run) = &baseline {
+        run.finish(&mut report, started_at)?;
+    }
+    let mut found = verdict(&report.hosts);
     if let Some(policy) = &policy {
         found = policy.apply(&mut report, found);
     }
@@ -148,11 +176,17 @@ fn audit_hosts(
     args: &AuditArgs,
     hosts: &[HostTarget],
     env: &LocalEnv,
+    hashes: Option<HashScope>,
 ) -> anyhow::Result<(Vec<HostOutcome>, Vec<String>)> {
     let progress = Progress::new(args.quiet);
     let setup = super::setup(&args.ssh, &args.probe, &progress, env)?;
     let targets: Vec<Target> = hosts.iter().map(|h| setup.target(h, env)).collect();
     let mut options = setup.options;
+    if let Some(scope) = hashes {
+        options
+            .probe_args
+            .extend(["--baseline-hashes".to_string(), scope.word().to_string()]);
+    }
     let open_files = open_files::raise_soft_limit();
     if options.forks > open_files.max_forks() {
         options.forks = open_files.max_forks();

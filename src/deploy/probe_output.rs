@@ -65,6 +65,14 @@ impl ProbeReport {
         &self.report
     }
 
+    /// The parsed report, for the controller to merge in what it derived from it (the
+    /// comparison with a checksum baseline, `crate::baseline::apply`). The JSON stays as
+    /// the probe printed it: derived data must also be recorded in a controller-side
+    /// field of the fleet report.
+    pub fn report_mut(&mut self) -> &mut Report {
+        &mut self.report
+    }
+
     /// The JSON as the probe printed it (surrounding whitespace removed).
     pub fn raw_json(&self) -> &str {
         self.raw.get()

@@ -180,8 +180,14 @@ impl ProblemKind {
     pub fn of(finding: &IntegrityFinding) -> ProblemKind {
         match (&finding.problem, finding.conffile) {
             (Problem::ModifiedInUse { .. }, _) => ProblemKind::ModifiedInUse,
-            (Problem::Changed { .. }, false) => ProblemKind::Modified,
-            (Problem::Changed { .. }, true) => ProblemKind::ConffileModified,
+            // A change found against the checksum baseline is a modification like one found
+            // against dpkg's sums: the same policy rules apply to both.
+            (Problem::Changed { .. } | Problem::ChangedSinceBaseline { .. }, false) => {
+                ProblemKind::Modified
+            }
+            (Problem::Changed { .. } | Problem::ChangedSinceBaseline { .. }, true) => {
+                ProblemKind::ConffileModified
+            }
             (Problem::Missing, false) => ProblemKind::Missing,
             (Problem::Missing, true) => ProblemKind::ConffileMissing,
             (Problem::Unreadable { .. }, _) => ProblemKind::Unreadable,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use patchgap_probe::Report;
 
 use super::policy_outcome::PolicyOutcome;
+use crate::baseline::BaselineOutcome;
 use crate::deploy::probe_output::ProbeReport;
 use crate::outcome::{HostOutcome, HostResult};
 
@@ -16,6 +17,7 @@ use crate::outcome::{HostOutcome, HostResult};
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "Saved")]
 pub struct FleetReport {
     pub format_version: u32,
     pub controller: ControllerInfo,
@@ -25,6 +27,38 @@ pub struct FleetReport {
     /// stays: older reports read as "no policy".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyOutcome>,
+    /// What `--baseline-write` or `--baseline` did (controller-side: the hosts' probe
+    /// reports stay as printed). Optional, so the format version stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineOutcome>,
+}
+
+/// A fleet report as saved. Reading one back merges its `baseline` outcome into the
+/// hosts' parsed reports again ([`crate::baseline::apply`]), so it renders, exits and is
+/// judged as it was when written.
+#[derive(Deserialize)]
+struct Saved {
+    format_version: u32,
+    controller: ControllerInfo,
+    hosts: Vec<HostOutcome>,
+    #[serde(default)]
+    policy: Option<PolicyOutcome>,
+    #[serde(default)]
+    baseline: Option<BaselineOutcome>,
+}
+
+impl From<Saved> for FleetReport {
+    fn from(saved: Saved) -> Self {
+        let mut report = FleetReport {
+            format_version: saved.format_version,
+            controller: saved.controller,
+            hosts: saved.hosts,
+            policy: saved.policy,
+            baseline: saved.baseline,
+        };
+        crate::baseline::apply(&mut report);
+        report
+    }
 }
 
 /// Who ran the audit, on what, and when.
@@ -93,6 +127,7 @@ impl FleetReport {
             controller,
             hosts,
             policy: None,
+            baseline: None,
         }
     }
 

@@ -90,6 +90,9 @@ fn render_integrity(out: &mut String, i: &IntegrityReport, width: Option<u16>) {
         s.unreadable,
         s.packages_without_md5sums
     );
+    for w in &i.warnings {
+        let _ = writeln!(out, "integrity: {}", cell(w));
+    }
     if i.findings.is_empty() {
         return;
     }
@@ -99,6 +102,7 @@ fn render_integrity(out: &mut String, i: &IntegrityReport, width: Option<u16>) {
     for f in findings.iter().take(INTEGRITY_ROWS) {
         let problem = match &f.problem {
             Problem::Changed { .. } => "changed".to_string(),
+            Problem::ChangedSinceBaseline { .. } => "changed since baseline".to_string(),
             Problem::ModifiedInUse { pids, .. } => {
                 format!("changed, in use by {}", pids_text(pids))
             }

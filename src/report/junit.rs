@@ -106,6 +106,7 @@ fn actions_case(
 fn problem(problem: &Problem) -> String {
     match problem {
         Problem::Changed { .. } => "content changed".into(),
+        Problem::ChangedSinceBaseline { .. } => "content changed since the baseline".into(),
         Problem::ModifiedInUse { pids, .. } => {
             let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
             format!("content changed, in use by pids {}", pids.join(" "))

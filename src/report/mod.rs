@@ -8,6 +8,7 @@
 mod actions;
 mod aggregate;
 pub mod atomic;
+mod baseline_table;
 mod campaign;
 mod csv;
 mod diff_csv;

@@ -14,6 +14,7 @@ use patchgap_probe::report::{Risk, RiskLevel};
 
 use super::actions::{ActionKind, PendingAction, RebootVerdict};
 use super::aggregate::{FleetSummary, HostSummary, failure_label, summarize};
+use super::baseline_table::render_baseline;
 use super::document::FleetReport;
 use super::host_table;
 use super::policy_table::render_policy;
@@ -45,6 +46,9 @@ impl Render for Table {
         let risk = FleetRisk::of(&report.hosts);
         let text = render_summary(&summarize(&report.hosts), &risk, self.width, self.min_risk);
         out.write_all(text.as_bytes())?;
+        if let Some(baseline) = &report.baseline {
+            write!(out, "\n{}", render_baseline(baseline, self.width))?;
+        }
         self.policy(report, out)
     }
 }

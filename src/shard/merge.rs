@@ -72,6 +72,7 @@ pub fn merge(shards: Vec<(String, FleetReport)>) -> Result<FleetReport, MergeErr
         return Err(MergeError::Nothing);
     };
     let (first_file, expected_schema) = (first_file.clone(), first.controller.probe_schema_version);
+    let baseline = crate::baseline::merged(shards.iter().map(|(_, r)| r.baseline.as_ref()));
     let first_shard = first
         .controller
         .shard
@@ -190,10 +191,13 @@ pub fn merge(shards: Vec<(String, FleetReport)>) -> Result<FleetReport, MergeErr
     }
     placed.sort_unstable_by_key(|(position, _)| *position);
     controller.shard = None;
-    Ok(FleetReport::new(
+    let mut report = FleetReport::new(
         controller,
         placed.into_iter().map(|(_, host)| host).collect(),
-    ))
+    );
+    // The hosts' parsed reports already carry their shard's baseline outcome.
+    report.baseline = baseline;
+    Ok(report)
 }
 
 /// Shards of one run share the inventories, the limit, the skipped hosts and the size of

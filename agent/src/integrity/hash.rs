@@ -125,6 +125,48 @@ fn worker(root: &Path, checks: &[Check], next: &AtomicUsize) -> Hashed {
     }
 }
 
+/// SHA-256 of a file for a checksum baseline, with the MD5 check's safe reading: the
+/// path is joined under `root`, the open never waits (`O_NONBLOCK`), only a regular file is
+/// read, and it streams through `buf` (one fixed buffer per thread), so memory does not
+/// grow with the file. Unlike the MD5 check, a symlink as the last component is refused
+/// (`O_NOFOLLOW`): a baseline hashes what the package put there, and a link planted in a
+/// file's place must neither lead the read out of `root` nor pass for the file.
+/// Returns the sum and the bytes read.
+pub(super) fn sha256_file(root: &Path, path: &[u8], buf: &mut [u8]) -> io::Result<([u8; 32], u64)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    let (mut file, _, _) = open_regular_with(&under(root, Path::new(os_str(path))), nofollow)?;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((hasher.finalize().into(), total))
+}
+
+/// Why a file has no baseline sum, in the words of [`sha256_file`]'s callers: `missing`
+/// as for the MD5 check, `symbolic link` for a refused link, else the error.
+pub(super) fn baseline_error(e: &io::Error) -> String {
+    // ELOOP: O_NOFOLLOW met a symlink as the last component.
+    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        return "symbolic link".into();
+    }
+    match classify(e) {
+        Outcome::Missing => "missing".into(),
+        Outcome::Unreadable(why) => why,
+        Outcome::Differs { .. } => e.to_string(),
+    }
+}
+
 fn os_str(bytes: &[u8]) -> &std::ffi::OsStr {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::OsStr::from_bytes(bytes)
@@ -143,9 +185,14 @@ fn classify(e: &io::Error) -> Outcome {
 /// Opens a file to hash, following symlinks as dpkg does when it verifies; anything but a
 /// regular file is an error.
 fn open_regular(path: &Path) -> io::Result<(File, u64, u64)> {
+    open_regular_with(path, 0)
+}
+
+/// [`open_regular`] with extra `open(2)` flags.
+fn open_regular_with(path: &Path, flags: i32) -> io::Result<(File, u64, u64)> {
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(O_NONBLOCK)
+        .custom_flags(O_NONBLOCK | flags)
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {

@@ -5,6 +5,7 @@
 //! hashes in parallel with one fixed buffer per thread; it forks nothing. Field-by-field
 //! documentation of the report is in `docs/report-integrity.md`.
 
+mod baseline;
 mod filter;
 mod hash;
 mod md5lanes;
@@ -14,5 +15,5 @@ mod types;
 mod verify;
 
 pub use filter::{PathFilter, fnmatch};
-pub use types::{IntegrityError, IntegrityOptions};
+pub use types::{HashScope, IntegrityError, IntegrityOptions};
 pub use verify::{verify, verify_with};

@@ -40,6 +40,8 @@ pub(super) struct Check {
 pub(super) struct Plan {
     /// Info names of the packages checked.
     pub packages: Vec<String>,
+    /// Name, architecture and version of each of [`Plan::packages`], for a baseline.
+    pub versions: Vec<(String, String, String)>,
     pub checks: Vec<Check>,
     pub without_md5sums: Vec<String>,
     /// md5sums files that exist but could not be read.
@@ -93,6 +95,11 @@ impl Plan {
                 md5sums.as_deref().unwrap_or_default(),
                 &mut plan.checks,
             );
+            plan.versions.push((
+                pkg.name.clone(),
+                pkg.arch.clone(),
+                pkg.version.clone().unwrap_or_default(),
+            ));
             plan.packages.push(info_name);
         }
         plan.without_md5sums.sort();

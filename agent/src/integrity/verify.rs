@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
+use super::baseline;
 use super::filter::PathFilter;
 use super::hash::{self, Outcome};
 use super::plan::{Plan, Sum, to_hex};
@@ -49,12 +50,19 @@ pub fn verify_with(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZero::get));
     let hashed = hash::run(&roots.fs, &plan.checks, threads).map_err(IntegrityError::Threads)?;
     let users = Users::new(&roots.fs, in_use, &hashed.failures);
+    let (baseline_hashes, baseline_bytes) = match opts.baseline_hashes {
+        Some(scope) => {
+            let (packages, bytes) = baseline::hashes(&roots.fs, &plan, scope, threads);
+            (Some(packages), bytes)
+        }
+        None => (None, 0),
+    };
 
     let mut summary = IntegritySummary {
         packages_checked: plan.packages.len() as u64,
         files_checked: plan.checks.len() as u64,
         files_hashed: hashed.hashed,
-        bytes_hashed: hashed.bytes,
+        bytes_hashed: hashed.bytes + baseline_bytes,
         packages_without_md5sums: plan.without_md5sums.len() as u64,
         threads: u32::try_from(hashed.threads).unwrap_or(u32::MAX),
         ..IntegritySummary::default()
@@ -106,6 +114,7 @@ pub fn verify_with(
         packages_without_md5sums: plan.without_md5sums,
         excluded_absent,
         warnings: plan.warnings,
+        baseline_hashes,
     })
 }
 

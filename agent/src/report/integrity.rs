@@ -23,6 +23,39 @@ pub struct IntegrityReport {
     pub excluded_absent: u64,
     /// Problems that left parts of the check undone (an unreadable md5sums file, ...).
     pub warnings: Vec<String>,
+    /// SHA-256 of the packages' files, only when a baseline was asked for
+    /// (`--baseline-hashes`): the controller writes them to a baseline file or compares them
+    /// with one. Absent otherwise, so reports without a baseline keep their shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_hashes: Option<Vec<PackageHashes>>,
+}
+
+/// The files of one package as they are now, for a checksum baseline (debsums `-g`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PackageHashes {
+    /// Info name (`bash`, `libssl3:amd64`), as in the findings.
+    pub package: String,
+    /// `Package:` name.
+    pub name: String,
+    /// `Architecture:`.
+    pub arch: String,
+    /// `Version:`: a baseline only applies to the version it was written for.
+    pub version: String,
+    /// Every listed non-conffile that is not a directory, sorted by path.
+    pub files: Vec<FileHash>,
+}
+
+/// One file of a [`PackageHashes`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileHash {
+    /// The path hashed, as in the findings (the diverted-to path for a diverted file).
+    pub path: String,
+    /// Lowercase hex SHA-256 of a regular file; absent when it could not be hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Why there is no sum: `missing`, `symbolic link`, `permission denied`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Counts of one check.
@@ -93,6 +126,15 @@ pub enum Problem {
         /// The processes using the file, ascending.
         pids: Vec<u32>,
     },
+    /// The content's SHA-256 differs from the checksum baseline (`--baseline`) while the
+    /// package's version is the one the baseline recorded. Found by the controller.
+    ChangedSinceBaseline {
+        /// The SHA-256 the baseline recorded.
+        expected: String,
+        /// The SHA-256 of the file now, or why there is none, in parentheses
+        /// (`(symbolic link)`).
+        actual: String,
+    },
     /// Nothing at the path (a dangling symlink counts as nothing, as for dpkg).
     Missing,
     /// Something at the path that could not be hashed.
@@ -108,7 +150,9 @@ impl IntegrityReport {
     pub fn has_findings(&self) -> bool {
         self.findings.iter().any(|f| match f.problem {
             Problem::ModifiedInUse { .. } => true,
-            Problem::Changed { .. } | Problem::Missing => !f.conffile,
+            Problem::Changed { .. } | Problem::ChangedSinceBaseline { .. } | Problem::Missing => {
+                !f.conffile
+            }
             Problem::Unreadable { .. } => false,
         })
     }
@@ -120,8 +164,14 @@ impl Problem {
         match self {
             Problem::ModifiedInUse { .. } => Severity::High,
             Problem::Unreadable { .. } => Severity::Low,
-            Problem::Changed { .. } | Problem::Missing if conffile => Severity::Low,
-            Problem::Changed { .. } | Problem::Missing => Severity::Normal,
+            Problem::Changed { .. } | Problem::ChangedSinceBaseline { .. } | Problem::Missing
+                if conffile =>
+            {
+                Severity::Low
+            }
+            Problem::Changed { .. } | Problem::ChangedSinceBaseline { .. } | Problem::Missing => {
+                Severity::Normal
+            }
         }
     }
 }

@@ -33,7 +33,9 @@ pub use exposure::{
     AddressClass, Exposure, ListeningSocket, PackageExposure, ProcessExposure, Protocol, Risk,
     RiskLevel, Security, ServiceRisk, VersionOrigin,
 };
-pub use integrity::{IntegrityFinding, IntegrityReport, IntegritySummary, Problem};
+pub use integrity::{
+    FileHash, IntegrityFinding, IntegrityReport, IntegritySummary, PackageHashes, Problem,
+};
 pub use kernel::{
     BootDefault, BootSource, ContainerInfo, InstalledKernel, KernelReport, KernelStatus,
     RunningKernel, VersionSource,

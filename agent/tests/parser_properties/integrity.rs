@@ -137,7 +137,7 @@ proptest! {
         write(root, "/a/b", b"x");
         write(root, "/etc/p.conf", b"y");
 
-        let opts = IntegrityOptions { packages: None, threads: Some(1) };
+        let opts = IntegrityOptions { packages: None, threads: Some(1), ..IntegrityOptions::default() };
         let report = verify(&Roots::fixture(root), &opts, &BTreeMap::new())
             .expect("the check runs");
         let bound = line_count(&lossy(&md5sums)) + line_count(&lossy(&list)) + 1;

@@ -6,7 +6,9 @@ The packages (all Architecture: amd64, cached in STATE/debs):
 - pgtest-fragile: a daemon linked to it whose unit starts once and then fails to restart
   (`ExecStartPre` refuses once `/run/pgtest-fragile.started` exists).
 - pgtest-tool: an ordinary program linked to it (`pgtest-tool --wait` sleeps), no unit.
-Every package ships DEBIAN/md5sums so integrity checks see them like real packages, and
+- pgtest-nosums: data and a script whose content differs by version, and no DEBIAN/md5sums,
+  like the packages a checksum baseline (`--baseline-write`, debsums -g) is for.
+Every other package ships DEBIAN/md5sums so integrity checks see them like real packages, and
 a Debian changelog (`/usr/share/doc/NAME/changelog.Debian.gz`, see CHANGELOGS): libpgtest1
 1.0-2 is a security upload to bookworm-security naming two CVEs, pgtest-tool 1.0-2 an
 ordinary one. `pgtestd --serve` listens on TCP 127.0.0.1 (a port the kernel picks, written
@@ -87,7 +89,8 @@ UNITS = {
     "pgtest-tool": ("usr/bin/pgtest-tool", None),
 }
 
-PACKAGES = ["libpgtest1"] + list(UNITS)
+NOSUMS = "pgtest-nosums"
+PACKAGES = ["libpgtest1"] + list(UNITS) + [NOSUMS]
 
 # Changelog entries per package and version, newest last; packages not named get a plain
 # "New upstream release" entry for 1.0-2.
@@ -163,6 +166,11 @@ def build_version(work, version):
         if unit:
             write(os.path.join(pkg, "lib/systemd/system", name + ".service"), unit)
         package(pkg, name, version)
+    nosums = tree(src, NOSUMS, version, "test data without md5sums", None)
+    write(os.path.join(nosums, "usr/share", NOSUMS, "data"), "%s data %s\n" % (NOSUMS, version))
+    write(os.path.join(nosums, "usr/bin", NOSUMS), "#!/bin/sh\necho %s\n" % version)
+    os.chmod(os.path.join(nosums, "usr/bin", NOSUMS), 0o755)
+    package(nosums, NOSUMS, version, sums=False)
 
 
 def tree(src, name, version, description, depends):
@@ -176,8 +184,16 @@ def tree(src, name, version, description, depends):
     return pkg
 
 
-def package(pkg, name, version):
+def package(pkg, name, version, sums=True):
+    """Build the .deb of the tree PKG, with its DEBIAN/md5sums unless SUMS is false."""
     add_changelog(pkg, name, version)
+    if sums:
+        add_md5sums(pkg)
+    state.run(["dpkg-deb", "--root-owner-group", "--build", pkg, deb_path(name, version)],
+              "dpkg-deb --build " + name)
+
+
+def add_md5sums(pkg):
     sums = []
     for dirpath, _, files in os.walk(pkg):
         for entry in sorted(files):
@@ -187,8 +203,6 @@ def package(pkg, name, version):
                 with open(full, "rb") as f:
                     sums.append("%s  %s\n" % (hashlib.md5(f.read()).hexdigest(), rel))
     write(os.path.join(pkg, "DEBIAN/md5sums"), "".join(sorted(sums, key=lambda s: s[34:])))
-    state.run(["dpkg-deb", "--root-owner-group", "--build", pkg, deb_path(name, version)],
-              "dpkg-deb --build " + name)
 
 
 def write(path, text):

@@ -216,6 +216,7 @@ pub fn integrity_rows(audited: &[(&str, &Report)]) -> Vec<IntegrityRow> {
                 package: f.package.clone(),
                 problem: match f.problem {
                     Problem::Changed { .. } => "changed",
+                    Problem::ChangedSinceBaseline { .. } => "changed since baseline",
                     Problem::ModifiedInUse { .. } => "changed, in use",
                     Problem::Missing => "missing",
                     Problem::Unreadable { .. } => "unreadable",
@@ -223,7 +224,9 @@ pub fn integrity_rows(audited: &[(&str, &Report)]) -> Vec<IntegrityRow> {
                 detail: match &f.problem {
                     Problem::ModifiedInUse { pids, .. } => Some(format!("PID {}", join_pids(pids))),
                     Problem::Unreadable { error } => Some(error.clone()),
-                    Problem::Changed { .. } | Problem::Missing => None,
+                    Problem::Changed { .. }
+                    | Problem::ChangedSinceBaseline { .. }
+                    | Problem::Missing => None,
                 },
                 conffile: f.conffile,
                 severity: match f.severity {
