@@ -43,6 +43,7 @@ pub(crate) fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
             packages: args.integrity_packages.clone(),
             threads: None,
         }),
+        skip_interpreters: false,
     })
 }
 
