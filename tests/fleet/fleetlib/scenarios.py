@@ -6,6 +6,10 @@ The packages (all Architecture: amd64, cached in STATE/debs):
 - pgtest-fragile: a daemon linked to it whose unit starts once and then fails to restart
   (`ExecStartPre` refuses once `/run/pgtest-fragile.started` exists).
 - pgtest-tool: an ordinary program linked to it (`pgtest-tool --wait` sleeps), no unit.
+- pgtest-pyd: a Python daemon (`pgtest-pyd.service` runs /usr/bin/python3
+  /usr/lib/pgtest-pyd/daemon.py) that imports the package's module
+  `pgtest_pyd.worker` and writes /run/pgtest-pyd.ready once it has; nothing of it is
+  mapped, so only the interpreter check sees it go stale.
 Every package ships DEBIAN/md5sums so integrity checks see them like real packages, and
 a Debian changelog (`/usr/share/doc/NAME/changelog.Debian.gz`, see CHANGELOGS): libpgtest1
 1.0-2 is a security upload to bookworm-security naming two CVEs, pgtest-tool 1.0-2 an
@@ -87,7 +91,19 @@ UNITS = {
     "pgtest-tool": ("usr/bin/pgtest-tool", None),
 }
 
-PACKAGES = ["libpgtest1"] + list(UNITS)
+PYD_DAEMON = r"""import time
+from pgtest_pyd import worker
+
+open("/run/pgtest-pyd.ready", "w").write(worker.VERSION)
+while True:
+    time.sleep(1)
+"""
+
+PYD_UNIT = ("[Unit]\nDescription=patchgap test Python daemon\n\n[Service]\n"
+            "ExecStart=/usr/bin/python3 /usr/lib/pgtest-pyd/daemon.py\n\n"
+            "[Install]\nWantedBy=multi-user.target\n")
+
+PACKAGES = ["libpgtest1"] + list(UNITS) + ["pgtest-pyd"]
 
 # Changelog entries per package and version, newest last; packages not named get a plain
 # "New upstream release" entry for 1.0-2.
@@ -163,6 +179,18 @@ def build_version(work, version):
         if unit:
             write(os.path.join(pkg, "lib/systemd/system", name + ".service"), unit)
         package(pkg, name, version)
+    build_pyd(src, version)
+
+
+def build_pyd(src, version):
+    """pgtest-pyd: the daemon script and its module, whose content differs by version."""
+    pkg = tree(src, "pgtest-pyd", version, "pgtest-pyd test Python daemon", "python3")
+    lib = os.path.join(pkg, "usr/lib/pgtest-pyd")
+    write(os.path.join(lib, "daemon.py"), PYD_DAEMON)
+    write(os.path.join(lib, "pgtest_pyd/__init__.py"), "")
+    write(os.path.join(lib, "pgtest_pyd/worker.py"), "VERSION = %r\n" % version)
+    write(os.path.join(pkg, "lib/systemd/system/pgtest-pyd.service"), PYD_UNIT)
+    package(pkg, "pgtest-pyd", version)
 
 
 def tree(src, name, version, description, depends):
