@@ -242,3 +242,59 @@ impl Files for RootFiles<'_> {
             .ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fs::CWD;
+    use std::os::unix::fs::symlink;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+
+    /// A process root holding a Python package with relative imports, and a module that
+    /// is a link to a file outside the root: the walk resolves it inside the root, where
+    /// it names nothing, so the outside file is never looked at.
+    #[test]
+    fn resolves_inside_the_root_only() {
+        let outer = tempfile::tempdir().expect("tempdir");
+        let root_dir = outer.path().join("root");
+        let outside = outer.path().join("outside.py");
+        std::fs::write(&outside, "import os\n").expect("write");
+        write(
+            &root_dir,
+            "srv/app.py",
+            "from pkg import sub\nimport escape\n",
+        );
+        write(
+            &root_dir,
+            "srv/pkg/__init__.py",
+            "from . import sibling\nfrom .sub import x\n",
+        );
+        write(&root_dir, "srv/pkg/sub.py", "");
+        write(&root_dir, "srv/pkg/sibling.py", "");
+        symlink(&outside, root_dir.join("srv/escape.py")).expect("link");
+        let root = Root::open(CWD, &root_dir, true).expect("root");
+        let mut files = RootFiles {
+            root: &root,
+            metas: HashMap::new(),
+        };
+        let mut lang = python::Search::new(Some("3.11"), Some("/srv".into()), None);
+        let out = walk::walk(&mut lang, &mut files, Some("/srv/app.py".into()), vec![], 0);
+        let mut changed: Vec<&str> = out.changed.iter().map(|(p, _)| p.as_str()).collect();
+        changed.sort_unstable();
+        assert_eq!(
+            changed,
+            [
+                "/srv/app.py",
+                "/srv/pkg/__init__.py",
+                "/srv/pkg/sibling.py",
+                "/srv/pkg/sub.py"
+            ]
+        );
+        assert_eq!(out.checked, 4);
+    }
+}
