@@ -17,6 +17,8 @@ pub struct Options {
     pub ignore: IgnoreRules,
     /// Verify packaged files too (reads every file: off unless asked for).
     pub integrity: Option<crate::integrity::IntegrityOptions>,
+    /// Do not check interpreted programs' scripts and modules (`--no-interpreters`).
+    pub skip_interpreters: bool,
 }
 
 /// Audits the host behind `opts.roots`. Never fails: whatever could not be read is
@@ -25,7 +27,12 @@ pub fn collect(opts: &Options) -> Report {
     let started = Instant::now();
     let roots = &opts.roots;
     let host = host::info(roots);
-    let scan = stale::scan(roots, host.booted_at, opts.integrity.is_some());
+    let scan = stale::scan(
+        roots,
+        host.booted_at,
+        opts.integrity.is_some(),
+        !opts.skip_interpreters,
+    );
     // One host database for every collector: its status file is parsed once.
     let host_db = Database::new(&roots.fs);
     let mut warnings = Vec::new();

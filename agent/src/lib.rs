@@ -18,6 +18,7 @@ pub mod glob;
 pub mod host;
 pub mod ignore;
 pub mod integrity;
+pub mod interp;
 pub mod kernel;
 pub mod microcode;
 mod parallel;

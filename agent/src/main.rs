@@ -27,6 +27,7 @@ options:
                           packages without md5sums (or of all packages), for a baseline
   --ignore REGEX          also ignore stale files whose path matches REGEX (repeatable)
   --no-default-ignores    do not apply the built-in ignore list
+  --no-interpreters       do not check Python/Perl/Ruby/Node.js scripts and modules
   --proc DIR              procfs to scan (default /proc)
   --root DIR              filesystem root holding /var/lib/dpkg, /boot, ... (default /)
   --pretty                indent the JSON
@@ -44,6 +45,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut defaults = true;
     let mut pretty = false;
     let mut integrity: Option<IntegrityOptions> = None;
+    let mut skip_interpreters = false;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
@@ -67,6 +69,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     .baseline_hashes = Some(scope);
             }
             "--no-default-ignores" => defaults = false,
+            "--no-interpreters" => skip_interpreters = true,
             "--proc" => roots.proc = PathBuf::from(value("--proc")?),
             "--root" => roots.fs = PathBuf::from(value("--root")?),
             "--pretty" => pretty = true,
@@ -91,6 +94,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             roots,
             ignore,
             integrity,
+            skip_interpreters,
         },
         pretty,
     }))

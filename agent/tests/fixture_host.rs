@@ -108,6 +108,7 @@ impl Host {
             roots: Roots::fixture(self.dir.path()),
             ignore: IgnoreRules::default(),
             integrity: None,
+            skip_interpreters: false,
         })
     }
 }

@@ -390,6 +390,7 @@ impl Fixture {
             roots: Roots::fixture(self.dir.path()),
             ignore: IgnoreRules::new(false, &[]).expect("no rules"),
             integrity: None,
+            skip_interpreters: false,
         })
     }
 }

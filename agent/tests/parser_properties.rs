@@ -27,6 +27,8 @@
 mod dpkg;
 #[path = "parser_properties/integrity.rs"]
 mod integrity;
+#[path = "parser_properties/interp.rs"]
+mod interp;
 #[path = "parser_properties/kernel.rs"]
 mod kernel;
 #[path = "parser_properties/microcode.rs"]

@@ -126,6 +126,7 @@ impl Scenario {
             },
             ignore: IgnoreRules::new(false, &[]).expect("no rules"),
             integrity: None,
+            skip_interpreters: false,
         })
     }
 

@@ -115,6 +115,8 @@ fn reason(kind: FindingKind) -> &'static str {
         FindingKind::MapDeleted => "map_deleted",
         FindingKind::MapReplaced => "map_replaced",
         FindingKind::OpenDeleted => "open_deleted",
+        FindingKind::ScriptChanged => "script_changed",
+        FindingKind::ModuleChanged => "module_changed",
     }
 }
 

@@ -129,6 +129,18 @@ pub struct ScanStats {
     /// Mappings whose file could not be compared (anonymous device numbers, unreadable
     /// paths): not reported as stale, counted here.
     pub unverifiable_mappings: u32,
+    /// Interpreter processes (Python, Perl, Ruby, Node.js) whose scripts were checked.
+    /// Absent (0) in reports of probes before interpreters were checked.
+    #[serde(default)]
+    pub interpreters_checked: u32,
+    /// Script and module files of those processes that were looked at.
+    #[serde(default)]
+    pub interpreted_files_checked: u32,
+    /// Script or module files that exist but could not be checked (unreadable, refused,
+    /// outside what the probe may read), and interpreter processes whose root could not
+    /// be opened: a change in them would go unseen.
+    #[serde(default)]
+    pub unverifiable_scripts: u32,
     /// Wall time of the whole probe, in milliseconds.
     pub duration_ms: u64,
 }

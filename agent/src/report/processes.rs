@@ -30,7 +30,8 @@ pub struct StaleProcess {
 /// One replaced file that a process still uses.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
-    /// What is stale: the program itself, a mapped library, or an open file.
+    /// What is stale: the program itself, a mapped library, an open file, or an
+    /// interpreted script or module.
     pub kind: FindingKind,
     /// The file as the process sees it, without the ` (deleted)` mark.
     pub path: String,
@@ -74,6 +75,12 @@ pub enum FindingKind {
     MapReplaced,
     /// An open file descriptor to a deleted packaged file (a `.jar`, say).
     OpenDeleted,
+    /// The main script of an interpreter process (Python, Perl, Ruby, Node.js) changed
+    /// after the process started: it runs the code it read before (docs/interpreters.md).
+    ScriptChanged,
+    /// A module that an interpreter process's script imports (directly or through other
+    /// modules) changed after the process started.
+    ModuleChanged,
 }
 
 /// How much a finding matters.

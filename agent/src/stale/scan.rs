@@ -13,6 +13,7 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{CWD, FileType};
 
 use super::identity::{Identity, NamespaceKey, ProcessRoot, StatCache, compare, namespace_inode};
+use crate::interp;
 use crate::parallel::{self, Flow};
 use crate::procfs::{cgroup, maps, stat};
 use crate::rawfs::{self, DirBuf, FileBuf, LinkBuf};
@@ -87,6 +88,8 @@ struct Walk<'a> {
     probe_view: Option<NamespaceKey>,
     proc_dir: OwnedFd,
     want_in_use: bool,
+    /// Check interpreted programs' scripts and modules (see [`crate::interp`]).
+    interpreters: bool,
 }
 
 /// One thread's buffers and findings.
@@ -110,11 +113,19 @@ struct Buffers {
     cgroup: FileBuf,
     link: LinkBuf,
     dir: DirBuf,
+    /// `cmdline` and `environ` of interpreter processes.
+    interp: FileBuf,
 }
 
 /// Walks every process under `roots.proc`. `want_in_use` also records which files every
-/// process uses (`ScanOutput::in_use`), which only the integrity check needs.
-pub fn scan(roots: &Roots, booted_at: Option<i64>, want_in_use: bool) -> ScanOutput {
+/// process uses (`ScanOutput::in_use`), which only the integrity check needs;
+/// `interpreters` also checks the scripts and modules of interpreter processes.
+pub fn scan(
+    roots: &Roots,
+    booted_at: Option<i64>,
+    want_in_use: bool,
+    interpreters: bool,
+) -> ScanOutput {
     let mut out = ScanOutput::default();
     let as_root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     let mut link = LinkBuf::default();
@@ -161,6 +172,7 @@ pub fn scan(roots: &Roots, booted_at: Option<i64>, want_in_use: bool) -> ScanOut
         probe_view,
         proc_dir,
         want_in_use,
+        interpreters,
     };
     let workers = parallel::run(
         &pids,
@@ -212,6 +224,9 @@ fn add_counts(total: &mut ScanStats, part: &ScanStats) {
     total.processes_denied += part.processes_denied;
     total.kernel_threads += part.kernel_threads;
     total.unverifiable_mappings += part.unverifiable_mappings;
+    total.interpreters_checked += part.interpreters_checked;
+    total.interpreted_files_checked += part.interpreted_files_checked;
+    total.unverifiable_scripts += part.unverifiable_scripts;
 }
 
 fn denied_reason(pid: u32, e: &io::Error, as_root: bool) -> String {
@@ -251,6 +266,7 @@ fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspe
         cgroup: cgroup_buf,
         link,
         dir: dir_buf,
+        interp: interp_buf,
     } = bufs;
     let dir = rawfs::open_dir(&walk.proc_dir, pid.to_string().as_str())?;
     let st = stat::parse(&stat_buf.text_at(&dir, "stat")?)
@@ -337,6 +353,17 @@ fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspe
         &mut candidates,
         &mut sockets,
     );
+    if walk.interpreters
+        && let Some(started_at) = walk.booted_at.map(|b| st.started_at(b))
+        && let Some(exe_path) = exe.get_or_insert_with(|| executable(&dir, link)).clone()
+    {
+        let p = interp::Process {
+            dir: &dir,
+            exe: &exe_path,
+            started_at,
+        };
+        interpreted(&p, &mut root, interp_buf, link, stats, &mut candidates);
+    }
     if candidates.is_empty() {
         return Ok(None);
     }
@@ -378,6 +405,41 @@ fn inspect(walk: &Walk<'_>, pid: u32, w: &mut Worker) -> io::Result<Option<Inspe
         sockets,
         netns,
     }))
+}
+
+/// Adds the scripts and modules an interpreter process loaded that changed since it
+/// started (see [`crate::interp`]); counts what could not be verified.
+fn interpreted(
+    p: &interp::Process<'_>,
+    root: &mut ProcessRoot<'_>,
+    buf: &mut FileBuf,
+    link: &mut LinkBuf,
+    stats: &mut ScanStats,
+    candidates: &mut Vec<Candidate>,
+) {
+    let Some(outcome) = interp::check(p, root.get(), buf, link) else {
+        return;
+    };
+    stats.interpreters_checked += 1;
+    let Ok(outcome) = outcome else {
+        stats.unverifiable_scripts += 1;
+        return;
+    };
+    stats.interpreted_files_checked += outcome.checked;
+    stats.unverifiable_scripts += outcome.unverifiable;
+    for (path, main) in outcome.changed {
+        if candidates.iter().all(|c| c.path != path) {
+            candidates.push(Candidate {
+                kind: if main {
+                    FindingKind::ScriptChanged
+                } else {
+                    FindingKind::ModuleChanged
+                },
+                path,
+                now_at_path: NowAtPath::AnotherFile,
+            });
+        }
+    }
 }
 
 /// Whether a process in PID namespace `theirs` runs in another one than the probe.

@@ -8,6 +8,10 @@ The packages (all Architecture: amd64, cached in STATE/debs):
 - pgtest-tool: an ordinary program linked to it (`pgtest-tool --wait` sleeps), no unit.
 - pgtest-nosums: data and a script whose content differs by version, and no DEBIAN/md5sums,
   like the packages a checksum baseline (`--baseline-write`, debsums -g) is for.
+- pgtest-pyd: a Python daemon (`pgtest-pyd.service` runs /usr/bin/python3
+  /usr/lib/pgtest-pyd/daemon.py) that imports the package's module
+  `pgtest_pyd.worker` and writes /run/pgtest-pyd.ready once it has; nothing of it is
+  mapped, so only the interpreter check sees it go stale.
 Every other package ships DEBIAN/md5sums so integrity checks see them like real packages, and
 a Debian changelog (`/usr/share/doc/NAME/changelog.Debian.gz`, see CHANGELOGS): libpgtest1
 1.0-2 is a security upload to bookworm-security naming two CVEs, pgtest-tool 1.0-2 an
@@ -90,7 +94,19 @@ UNITS = {
 }
 
 NOSUMS = "pgtest-nosums"
-PACKAGES = ["libpgtest1"] + list(UNITS) + [NOSUMS]
+PYD_DAEMON = r"""import time
+from pgtest_pyd import worker
+
+open("/run/pgtest-pyd.ready", "w").write(worker.VERSION)
+while True:
+    time.sleep(1)
+"""
+
+PYD_UNIT = ("[Unit]\nDescription=patchgap test Python daemon\n\n[Service]\n"
+            "ExecStart=/usr/bin/python3 /usr/lib/pgtest-pyd/daemon.py\n\n"
+            "[Install]\nWantedBy=multi-user.target\n")
+
+PACKAGES = ["libpgtest1"] + list(UNITS) + ["pgtest-pyd", NOSUMS]
 
 # Changelog entries per package and version, newest last; packages not named get a plain
 # "New upstream release" entry for 1.0-2.
@@ -171,6 +187,18 @@ def build_version(work, version):
     write(os.path.join(nosums, "usr/bin", NOSUMS), "#!/bin/sh\necho %s\n" % version)
     os.chmod(os.path.join(nosums, "usr/bin", NOSUMS), 0o755)
     package(nosums, NOSUMS, version, sums=False)
+    build_pyd(src, version)
+
+
+def build_pyd(src, version):
+    """pgtest-pyd: the daemon script and its module, whose content differs by version."""
+    pkg = tree(src, "pgtest-pyd", version, "pgtest-pyd test Python daemon", "python3")
+    lib = os.path.join(pkg, "usr/lib/pgtest-pyd")
+    write(os.path.join(lib, "daemon.py"), PYD_DAEMON)
+    write(os.path.join(lib, "pgtest_pyd/__init__.py"), "")
+    write(os.path.join(lib, "pgtest_pyd/worker.py"), "VERSION = %r\n" % version)
+    write(os.path.join(pkg, "lib/systemd/system/pgtest-pyd.service"), PYD_UNIT)
+    package(pkg, "pgtest-pyd", version)
 
 
 def tree(src, name, version, description, depends):
