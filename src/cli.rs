@@ -455,6 +455,11 @@ pub struct ProbeArgs {
     /// List the findings that ignore rules matched.
     #[arg(long)]
     pub show_ignored: bool,
+
+    /// Do not look for Python, Perl, Ruby and Node.js scripts and modules changed under a
+    /// running interpreter (docs/interpreters.md); only mapped code is checked then.
+    #[arg(long)]
+    pub no_interpreters: bool,
 }
 
 /// How to reach the hosts of an inventory.

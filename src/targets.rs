@@ -200,6 +200,9 @@ pub fn probe_arguments(probe: &ProbeArgs) -> Vec<String> {
     if probe.no_default_ignores {
         args.push("--no-default-ignores".to_string());
     }
+    if probe.no_interpreters {
+        args.push("--no-interpreters".to_string());
+    }
     args
 }
 
@@ -344,6 +347,7 @@ mod tests {
             ignore: vec!["^/opt/".into(), "x y".into()],
             no_default_ignores: true,
             show_ignored: true,
+            no_interpreters: true,
         };
         assert_eq!(
             probe_arguments(&probe),
@@ -355,7 +359,8 @@ mod tests {
                 "^/opt/",
                 "--ignore",
                 "x y",
-                "--no-default-ignores"
+                "--no-default-ignores",
+                "--no-interpreters"
             ]
         );
     }

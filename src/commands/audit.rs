@@ -46,7 +46,7 @@ pub(crate) fn probe_options(args: &ProbeArgs) -> anyhow::Result<Options> {
             threads: None,
             baseline_hashes: None,
         }),
-        skip_interpreters: false,
+        skip_interpreters: args.no_interpreters,
     })
 }
 
