@@ -5,9 +5,12 @@
 //! go down by themselves when the process that owns them dies.
 //!
 //! One fleet serves every scenario of this binary (but the reaper's, which needs an owner of
-//! its own), each a `#[test]`: h01 and h02 are never changed, and each scenario that
-//! changes a host has it to itself: h03 (test packages), h04 (tamper), h05 (freeze),
-//! h06 (kill).
+//! its own), each a `#[test]`: h01 and h02 are never changed (nor rebooted), and each
+//! scenario that changes a host has it to itself: h03 (test packages), h04 (tamper), h05
+//! (freeze), h06 (kill), h07 (reboot), h08 (held down), h09 (a staged reboot reason).
+//!
+//! Hosts survive a reboot: `systemctl reboot` in a host ends its nspawn with status 133,
+//! and the host's supervisor boots it again with the same overlay, ports and keys.
 
 #[path = "support/fleet.rs"]
 mod fleet;
@@ -18,10 +21,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fleet::Fleet;
+use fleet::{Fleet, host_result};
 
 fn shared_fleet() -> Option<&'static Fleet> {
-    Fleet::shared("harness", 6)
+    Fleet::shared("harness", 9)
 }
 
 /// The hosts no scenario changes.
@@ -71,10 +74,19 @@ fn kill_stops_a_host() {
             .any(|l| l.starts_with(host) && l.ends_with("down")),
         "{status}"
     );
+    assert!(!fleet.is_up(host), "killed {host} still answers");
+    // A killed host has no supervisor left to boot it again: `status` would say
+    // `rebooting` while one waits.
+    let root = fleet.root_of(host).to_string_lossy().into_owned();
+    let left: Vec<String> = processes_of(fleet.dir())
+        .into_iter()
+        .filter(|p| p.contains(&format!(" supervise {host} ")) || p.contains(&root))
+        .collect();
     assert!(
-        !fleet.ssh(host, "true").status.success(),
-        "killed {host} still answers"
+        left.is_empty(),
+        "processes of killed {host} remain: {left:?}"
     );
+    assert_eq!(fleet.state(host), "down");
 }
 
 #[test]
@@ -106,6 +118,140 @@ fn hosts_go_down_when_their_owner_dies() {
         !mounts.contains(&*fleet.dir().to_string_lossy()),
         "overlays of a reaped fleet are still mounted"
     );
+    assert_eq!(
+        processes_of(fleet.dir()),
+        Vec::<String>::new(),
+        "processes of a reaped fleet remain"
+    );
+}
+
+/// `down` while a host reboots: its supervisor is stopped before anything else, so the
+/// host is not booted again behind the teardown (nothing of the fleet keeps running).
+#[test]
+fn down_during_a_reboot_leaves_nothing_running() {
+    let Some(fleet) = Fleet::up("downreboot", 1) else {
+        return;
+    };
+    let dir = fleet.dir().to_path_buf();
+    // The SSH session may end with the connection dropped: that is the reboot.
+    fleet.ssh("h01", "systemctl reboot");
+    drop(fleet);
+    assert!(!dir.exists(), "fleet {} not removed", dir.display());
+    assert_eq!(
+        processes_of(&dir),
+        Vec::<String>::new(),
+        "processes of a fleet taken down mid-reboot remain"
+    );
+}
+
+/// A host rebooted from inside comes back by itself: a new boot, the same host key (the
+/// fleet's OpenSSH has strict host-key checking against the known_hosts written at `up`),
+/// the same ports; the other hosts keep their boot.
+#[test]
+fn a_rebooted_host_comes_back_with_a_new_boot_and_the_same_host_key() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let host = "h07";
+    let key = fleet.ssh_ok(host, "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    let others: Vec<String> = PRISTINE.iter().map(|h| fleet.boot_id(h)).collect();
+    let first = fleet.boot_id(host);
+    let second = fleet.reboot(host);
+    assert_ne!(first, second, "{host} kept its boot");
+    let third = fleet.reboot(host);
+    assert!(
+        third != first && third != second,
+        "{host}: boot ids {first} {second} {third}"
+    );
+    assert_eq!(
+        fleet.ssh_ok(host, "cat /etc/ssh/ssh_host_ed25519_key.pub"),
+        key
+    );
+    assert_eq!(fleet.ssh_ok(host, "hostname").trim(), host);
+    assert_eq!(
+        fleet.ssh_ok(host, "systemctl is-system-running").trim(),
+        "running"
+    );
+    assert_eq!(fleet.state(host), "running");
+    let console = read(&fleet.dir().join("hosts").join(host).join("console.log"));
+    let reboots = console
+        .lines()
+        .filter(|l| {
+            l.starts_with(&format!("fleet supervise {host}: "))
+                && l.ends_with("exited with status 133")
+        })
+        .count();
+    assert_eq!(reboots, 2, "{host} console:\n{console}");
+    let now: Vec<String> = PRISTINE.iter().map(|h| fleet.boot_id(h)).collect();
+    assert_eq!(others, now, "rebooting {host} rebooted another host");
+}
+
+/// A held host stays down after its reboot (the host that never comes back) until
+/// released; then it boots again, with its own key still accepted.
+#[test]
+fn a_held_host_stays_down_until_released() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let host = "h08";
+    let before = fleet.boot_id(host);
+    fleet.hold(host);
+    fleet.ssh(host, "systemctl reboot");
+    // Each look runs `fleet status` (no SSH); the shutdown takes a few seconds.
+    let held = (0..600).any(|_| {
+        let state = fleet.state(host);
+        state == "held down" || {
+            std::thread::sleep(Duration::from_millis(200));
+            false
+        }
+    });
+    assert!(held, "{host} never went down: {}", fleet.state(host));
+    assert!(!fleet.is_up(host), "held {host} answers");
+    let wait = fleet.tool(&["wait-ready", host]);
+    assert!(!wait.status.success(), "wait-ready passed on held {host}");
+    assert!(
+        String::from_utf8_lossy(&wait.stderr).contains("held down"),
+        "{}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+    // Still down: the supervisor waits and boots nothing while the hold lasts.
+    assert_eq!(fleet.state(host), "held down");
+    fleet.release(host);
+    assert!(fleet.is_up(host), "released {host} does not answer");
+    assert_ne!(fleet.boot_id(host), before, "{host} kept its boot");
+    assert_eq!(fleet.state(host), "running");
+}
+
+/// `reboot-pending` stages what Debian's packages do for a reboot, the probe reports it
+/// through `patchgap audit`, and the host's next boot has it gone (`/run` is a fresh tmpfs),
+/// so a re-probe is clean.
+#[test]
+fn a_staged_reboot_reason_is_reported_and_gone_after_a_reboot() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let host = "h09";
+    let audit = |file: &str| {
+        let inventory = fleet.write_inventory(file, &[(host, &[])]);
+        let (_, report) = fleet.start_audit(&inventory, &[]).finish();
+        let result = host_result(&report, host);
+        assert_eq!(result["state"], "audited", "{result}");
+        result["report"]["reboot"].clone()
+    };
+    let clean = audit("reboot-before.yml");
+    assert_eq!(clean["flag_file"], false, "{clean}");
+    fleet.reboot_pending(host);
+    let pending = audit("reboot-pending.yml");
+    assert_eq!(pending["flag_file"], true, "{pending}");
+    assert_eq!(
+        pending["flag_packages"],
+        serde_json::json!(["libc6", "pgtest-reboot"]),
+        "{pending}"
+    );
+    fleet.reboot(host);
+    let after = audit("reboot-after.yml");
+    assert_eq!(after["flag_file"], false, "{after}");
+    assert_eq!(after["flag_packages"], serde_json::json!([]), "{after}");
 }
 
 /// Regression: a shared fleet goes down by its reaper after its test process has exited,
@@ -248,6 +394,27 @@ fn freeze_accepts_tcp_but_never_answers() {
     );
     fleet.thaw(host);
     assert_eq!(fleet.ssh_ok(host, "hostname").trim(), host);
+}
+
+/// Command lines of the live processes that name `path` (a fleet's directory or a host's
+/// root): supervisors and nspawns of a fleet.
+fn processes_of(path: &Path) -> Vec<String> {
+    let needle = path.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            found.push(format!("{}: {cmdline}", name.to_string_lossy()));
+        }
+    }
+    found
 }
 
 fn read(path: &Path) -> String {
