@@ -9,11 +9,16 @@
 //! scenario that changes a host has it to itself: h03 (test packages), h04 (tamper), h05
 //! (freeze), h06 (kill), h07 (reboot), h08 (held down), h09 (a staged reboot reason).
 //!
+//! The FleetLock test server (`support/fleetlock.rs`) is tested here too, over TCP with
+//! plain HTTP/1.1 requests written by hand (no fleet needed).
+//!
 //! Hosts survive a reboot: `systemctl reboot` in a host ends its nspawn with status 133,
 //! and the host's supervisor boots it again with the same overlay, ports and keys.
 
 #[path = "support/fleet.rs"]
 mod fleet;
+#[path = "support/fleetlock.rs"]
+mod fleetlock;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -394,6 +399,205 @@ fn freeze_accepts_tcp_but_never_answers() {
     );
     fleet.thaw(host);
     assert_eq!(fleet.ssh_ok(host, "hostname").trim(), host);
+}
+
+/// POST `body` to `path` of a FleetLock server as a client would, over a TCP connection of
+/// its own; `protocol_header` adds `fleet-lock-protocol: true`. The status and the JSON
+/// body of the answer.
+fn fleetlock_post(
+    server: &fleetlock::FleetLock,
+    path: &str,
+    body: &str,
+    protocol_header: bool,
+) -> (u16, serde_json::Value) {
+    let header = if protocol_header {
+        "fleet-lock-protocol: true\r\n"
+    } else {
+        ""
+    };
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\n{header}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        server.addr(),
+        body.len()
+    );
+    fleetlock_exchange(server, request.as_bytes())
+}
+
+/// Send raw request bytes, read the answer up to the server's close.
+fn fleetlock_exchange(server: &fleetlock::FleetLock, request: &[u8]) -> (u16, serde_json::Value) {
+    let mut conn = TcpStream::connect(server.addr()).expect("connect to the FleetLock server");
+    // Safety net only: the server answers and closes at once.
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("set a read timeout");
+    conn.write_all(request).expect("send the request");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).expect("read the answer");
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of head in {answer:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().expect("a content-length number"))
+        })
+        .unwrap_or_else(|| panic!("no content-length in {head:?}"));
+    assert_eq!(length, body.len(), "content-length of {answer:?}");
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    (status, body)
+}
+
+fn params(id: &str, group: Option<&str>) -> String {
+    match group {
+        Some(group) => serde_json::json!({"client_params": {"id": id, "group": group}}),
+        None => serde_json::json!({"client_params": {"id": id}}),
+    }
+    .to_string()
+}
+
+/// The protocol of campaigns.md: a semaphore of one per group, owned and recursive slots,
+/// `steady-state` idempotent, groups apart, every decision in the log in order.
+#[test]
+fn fleetlock_server_is_a_semaphore_per_group_with_owned_recursive_slots() {
+    use fleetlock::EventKind::{Granted, NotHeld, Refused, Released};
+    let server = fleetlock::FleetLock::start(1);
+    let post = |path: &str, id: &str, group: Option<&str>| {
+        fleetlock_post(&server, path, &params(id, group), true)
+    };
+    let pre = "/v1/pre-reboot";
+    let steady = "/v1/steady-state";
+    assert_eq!(post(pre, "h01", None).0, 200);
+    let (status, body) = post(pre, "h02", None);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["kind"], "failed_lock_semaphore_full", "{body}");
+    assert!(
+        body["value"].as_str().is_some_and(|v| v.contains("h01")),
+        "{body}"
+    );
+    assert_eq!(post(pre, "h01", Some("default")).0, 200, "h01 asks again");
+    assert_eq!(server.holders("default"), ["h01"]);
+    assert_eq!(post(pre, "h03", Some("db-1.b")).0, 200, "another group");
+    assert_eq!(server.holders("db-1.b"), ["h03"]);
+    assert_eq!(
+        post(steady, "h02", None).0,
+        200,
+        "steady-state of a non-holder"
+    );
+    assert_eq!(server.holders("default"), ["h01"]);
+    assert_eq!(post(steady, "h01", None).0, 200);
+    assert!(server.holders("default").is_empty());
+    assert_eq!(post(pre, "h02", None).0, 200, "the freed slot");
+    assert_eq!(server.holders("default"), ["h02"]);
+    assert!(server.release("h02", "default"), "an operator's release");
+    assert!(server.holders("default").is_empty());
+
+    let events = server.events();
+    let log: Vec<(fleetlock::EventKind, &str, &str, bool, usize)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.id.as_str(),
+                e.group.as_str(),
+                e.again,
+                e.holders_after,
+            )
+        })
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (Granted, "h01", "default", false, 1),
+            (Refused, "h02", "default", false, 1),
+            (Granted, "h01", "default", true, 1),
+            (Granted, "h03", "db-1.b", false, 1),
+            (NotHeld, "h02", "default", false, 1),
+            (Released, "h01", "default", false, 0),
+            (Granted, "h02", "default", false, 1),
+            (Released, "h02", "default", false, 0),
+        ]
+    );
+    let seqs: Vec<usize> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (0..8).collect::<Vec<_>>());
+    assert_eq!(server.max_holders("default"), 1);
+}
+
+/// Requests outside the protocol get an error with a `{kind, value}` body and change
+/// nothing.
+#[test]
+fn fleetlock_server_refuses_what_is_not_the_protocol() {
+    let server = fleetlock::FleetLock::start(1);
+    let pre = "/v1/pre-reboot";
+    let refused = [
+        fleetlock_post(&server, pre, &params("h01", None), false),
+        fleetlock_post(&server, pre, &params("", None), true),
+        fleetlock_post(&server, pre, &params("h01", Some("a b")), true),
+        fleetlock_post(&server, pre, "{\"id\": \"h01\"}", true),
+        fleetlock_post(&server, pre, "not json", true),
+        fleetlock_post(&server, "/v1/other", &params("h01", None), true),
+        fleetlock_exchange(
+            &server,
+            b"GET /v1/pre-reboot HTTP/1.1\r\nfleet-lock-protocol: true\r\n\r\n",
+        ),
+        fleetlock_exchange(&server, b"nonsense\r\n\r\n"),
+    ];
+    let statuses: Vec<u16> = refused.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [400, 400, 400, 400, 400, 404, 405, 400]);
+    for (_, body) in &refused {
+        assert!(
+            body["kind"].is_string() && body["value"].is_string(),
+            "{body}"
+        );
+    }
+    assert_eq!(refused[0].1["kind"], "missing_fleet_lock_protocol_header");
+    assert!(server.events().is_empty(), "{:?}", server.events());
+    assert!(server.holders("default").is_empty());
+}
+
+/// Many clients at once against a semaphore of two: exactly two are granted, and the log
+/// never shows more than two holders.
+#[test]
+fn fleetlock_server_never_grants_more_than_its_slots() {
+    let server = fleetlock::FleetLock::start(2);
+    let granted: Vec<u16> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..16)
+            .map(|i| {
+                let server = &server;
+                scope.spawn(move || {
+                    fleetlock_post(
+                        server,
+                        "/v1/pre-reboot",
+                        &params(&format!("n{i}"), None),
+                        true,
+                    )
+                    .0
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .map(|c| c.join().expect("a client thread"))
+            .collect()
+    });
+    assert_eq!(
+        granted.iter().filter(|s| **s == 200).count(),
+        2,
+        "{granted:?}"
+    );
+    assert_eq!(
+        granted.iter().filter(|s| **s == 409).count(),
+        14,
+        "{granted:?}"
+    );
+    assert_eq!(server.holders("default").len(), 2);
+    assert_eq!(server.max_holders("default"), 2);
+    assert_eq!(server.events().len(), 16);
 }
 
 /// Command lines of the live processes that name `path` (a fleet's directory or a host's
