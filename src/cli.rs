@@ -380,16 +380,16 @@ pub struct CampaignArgs {
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub pause: u64,
 
-    /// Afterwards, run this shell command on the host (as the login user); a non-zero
-    /// status fails the host.
+    /// After the restarts, or once back from the reboot, run this shell command on the
+    /// host (as the login user); a non-zero status fails the host.
     #[arg(long, value_name = "CMD")]
     pub health_cmd: Option<String>,
 
-    /// Afterwards, fetch this URL from the host (curl, else wget).
+    /// After the restarts or the reboot, fetch this URL from the host (curl, else wget).
     #[arg(long, value_name = "URL")]
     pub health_url: Option<String>,
 
-    /// Afterwards, connect from the host to its own 127.0.0.1:PORT.
+    /// After the restarts or the reboot, connect from the host to its own 127.0.0.1:PORT.
     #[arg(long, value_name = "PORT")]
     pub health_tcp: Option<u16>,
 

@@ -32,7 +32,7 @@ pub use outcome::{
 };
 pub use plan::{
     CampaignKind, CampaignPlan, HostInput, HostPlan, Manual, ManualItem, RebootPlan, UnitFilter,
-    Unplanned, plan_host, plan_reboot,
+    Unplanned, plan_host, plan_reboot, reboot_reasons,
 };
 pub use unit::valid_unit;
 pub use window::{BadWindow, BadZone, Schedule, Window};

@@ -109,17 +109,35 @@ pub struct RebootPlan {
     pub container: bool,
 }
 
-/// The reboot plan of one host from its report: `None` when it needs no reboot and
-/// `all` (`--all`) is not given.
+/// Why the host needs a reboot, by its probe report (empty: it needs none). The probe's
+/// reasons; and in a container, where the probe asks for no reboot (the kernel is its
+/// host's), `/run/reboot-required` written by the container's own packages: restarting
+/// the container does apply those.
+pub fn reboot_reasons(report: &Report) -> Vec<String> {
+    let reboot = &report.reboot;
+    let mut reasons: Vec<String> = reboot.reasons.iter().map(|r| r.message.clone()).collect();
+    if reasons.is_empty() && reboot.needed {
+        reasons.push("the probe asks for a reboot".into());
+    }
+    if reboot.container && reboot.flag_file {
+        let by = match reboot.flag_packages.as_slice() {
+            [] => String::new(),
+            packages => format!(" by {}", packages.join(", ")),
+        };
+        reasons.push(format!(
+            "/run/reboot-required is set{by} (a container: its reboot applies its own \
+             packages, not a kernel)"
+        ));
+    }
+    reasons
+}
+
+/// The reboot plan of one host from its report: no reboot when it needs none and `all`
+/// (`--all`) is not given.
 pub fn plan_reboot(input: HostInput<'_>, all: bool) -> HostPlan {
     let report = input.report;
-    let reasons: Vec<String> = report
-        .reboot
-        .reasons
-        .iter()
-        .map(|r| r.message.clone())
-        .collect();
-    let needed = report.reboot.needed || !reasons.is_empty();
+    let reasons = reboot_reasons(report);
+    let needed = !reasons.is_empty();
     HostPlan {
         host: input.host.to_string(),
         restart: Vec::new(),

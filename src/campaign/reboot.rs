@@ -21,7 +21,7 @@ use super::fleetlock::{Answer, FleetLock};
 use super::host::{Earlier, Host, Progress, Shared};
 use super::journal::Step;
 use super::outcome::{HostStatus, RebootOutcome, RebootStatus, Skip};
-use super::plan::{HostPlan, RebootPlan};
+use super::plan::{HostPlan, RebootPlan, reboot_reasons};
 use super::remote::{As, run};
 use crate::transport::{ConnectFailure, Connector, Exec};
 
@@ -189,7 +189,7 @@ impl<C: Connector> Steps<'_, C> {
             }
         };
         let planned_for_reasons = !self.plan.reasons.is_empty();
-        if planned_for_reasons && !report.reboot.needed && report.reboot.reasons.is_empty() {
+        if planned_for_reasons && reboot_reasons(&report).is_empty() {
             self.connector.disconnect(connection).await;
             return Err(RebootStatus::Skipped {
                 reason: Skip::FixedMeanwhile,
@@ -398,10 +398,11 @@ impl<C: Connector> Steps<'_, C> {
                 report.processes.len()
             ));
         }
-        if report.reboot.needed {
+        let left = reboot_reasons(&report);
+        if !left.is_empty() {
             problems.push(format!(
                 "the probe still asks for a reboot: {}",
-                report.reboot.verdict()
+                left.join("; ")
             ));
         }
         if !problems.is_empty() {

@@ -13,7 +13,7 @@ use crate::campaign::fleetlock::test_server;
 use crate::campaign::plan::HostInput;
 use crate::campaign::{
     CampaignPlan, FleetLock, HostStatus, Journal, RebootSettings, RebootStatus, Replay, Serial,
-    Settings, Skip, Step, Stop, execute,
+    Settings, Skip, Step, Stop, execute, reboot_reasons,
 };
 use crate::test_reports::{booted, clean, needs_reboot};
 use crate::transport::fake::{FakeConnector, FakeTarget, Remote};
@@ -402,5 +402,20 @@ fn the_plan_reboots_the_hosts_that_need_it_or_all_with_the_reasons() {
             .reboot
             .as_ref()
             .is_some_and(|r| r.reasons.is_empty())
+    );
+}
+
+#[test]
+fn in_a_container_the_reboot_flag_of_its_own_packages_asks_for_a_reboot() {
+    let mut report = clean("c1");
+    report.reboot.container = true;
+    assert!(reboot_reasons(&report).is_empty(), "nothing staged");
+    report.reboot.flag_file = true;
+    report.reboot.flag_packages = vec!["libc6".into()];
+    let reasons = reboot_reasons(&report);
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].starts_with("/run/reboot-required is set by libc6 (a container"),
+        "{reasons:?}"
     );
 }
