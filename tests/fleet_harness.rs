@@ -192,6 +192,43 @@ fn a_rebooted_host_comes_back_with_a_new_boot_and_the_same_host_key() {
     assert_eq!(others, now, "rebooting {host} rebooted another host");
 }
 
+/// The fleet tool's state files (`pidns`, `nspawn.pid`, ...) are rewritten by several
+/// processes at once: `fleet status` run by two tests rewrites every host's `pidns`. None
+/// may fail because another writer renamed a shared temporary file away. Four processes
+/// rewrite one file 300 times each; needs python3 only, no fleet.
+#[test]
+fn state_files_survive_concurrent_writers() {
+    let dir = std::env::temp_dir().join(format!("patchgap-replace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    let target = dir.join("pidns");
+    let lib = fleet::tool_path()
+        .parent()
+        .expect("tests/fleet")
+        .to_path_buf();
+    let script = "import sys\nfrom fleetlib import state\nfor i in range(300):\n    state.replace(sys.argv[1], '%d\\n' % i)\n";
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new("python3")
+                .args(["-B", "-c", script])
+                .arg(&target)
+                .current_dir(&lib)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start python3")
+        })
+        .collect();
+    let failed: Vec<String> = writers
+        .into_iter()
+        .map(|w| w.wait_with_output().expect("wait for a writer"))
+        .filter(|out| !out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stderr).into_owned())
+        .collect();
+    let last = std::fs::read_to_string(&target).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).expect("remove the scratch directory");
+    assert!(failed.is_empty(), "writers failed:\n{}", failed.join("\n"));
+    assert_eq!(last, "299\n");
+}
+
 /// A host killed while its supervisor waits to boot it again (held down after a reboot)
 /// does not come back: `kill` ends the supervisor too.
 #[test]
