@@ -7,7 +7,8 @@
 //! One fleet serves every scenario of this binary (but the reaper's, which needs an owner of
 //! its own), each a `#[test]`: h01 and h02 are never changed (nor rebooted), and each
 //! scenario that changes a host has it to itself: h03 (test packages), h04 (tamper), h05
-//! (freeze), h06 (kill), h07 (reboot), h08 (held down), h09 (a staged reboot reason).
+//! (freeze), h06 (kill), h07 (reboot), h08 (held down), h09 (a staged reboot reason),
+//! h10 (killed while held down).
 //!
 //! The FleetLock test server (`support/fleetlock.rs`) is tested here too, over TCP with
 //! plain HTTP/1.1 requests written by hand (no fleet needed).
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 use fleet::{Fleet, host_result};
 
 fn shared_fleet() -> Option<&'static Fleet> {
-    Fleet::shared("harness", 9)
+    Fleet::shared("harness", 10)
 }
 
 /// The hosts no scenario changes.
@@ -130,8 +131,8 @@ fn hosts_go_down_when_their_owner_dies() {
     );
 }
 
-/// `down` while a host reboots: its supervisor is stopped before anything else, so the
-/// host is not booted again behind the teardown (nothing of the fleet keeps running).
+/// `down` while a host reboots (its nspawn gone or about to be, its supervisor booting it
+/// again): nothing of the fleet keeps running.
 #[test]
 fn down_during_a_reboot_leaves_nothing_running() {
     let Some(fleet) = Fleet::up("downreboot", 1) else {
@@ -191,6 +192,80 @@ fn a_rebooted_host_comes_back_with_a_new_boot_and_the_same_host_key() {
     assert_eq!(others, now, "rebooting {host} rebooted another host");
 }
 
+/// The fleet tool's state files (`pidns`, `nspawn.pid`, ...) are rewritten by several
+/// processes at once: `fleet status` run by two tests rewrites every host's `pidns`. None
+/// may fail because another writer renamed a shared temporary file away. Four processes
+/// rewrite one file 300 times each; needs python3 only, no fleet.
+#[test]
+fn state_files_survive_concurrent_writers() {
+    let dir = std::env::temp_dir().join(format!("patchgap-replace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    let target = dir.join("pidns");
+    let lib = fleet::tool_path()
+        .parent()
+        .expect("tests/fleet")
+        .to_path_buf();
+    let script = "import sys\nfrom fleetlib import state\nfor i in range(300):\n    state.replace(sys.argv[1], '%d\\n' % i)\n";
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new("python3")
+                .args(["-B", "-c", script])
+                .arg(&target)
+                .current_dir(&lib)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start python3")
+        })
+        .collect();
+    let failed: Vec<String> = writers
+        .into_iter()
+        .map(|w| w.wait_with_output().expect("wait for a writer"))
+        .filter(|out| !out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stderr).into_owned())
+        .collect();
+    let last = std::fs::read_to_string(&target).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).expect("remove the scratch directory");
+    assert!(failed.is_empty(), "writers failed:\n{}", failed.join("\n"));
+    assert_eq!(last, "299\n");
+}
+
+/// A host killed while its supervisor waits to boot it again (held down after a reboot)
+/// does not come back: `kill` ends the supervisor too.
+#[test]
+fn a_host_killed_while_held_down_keeps_no_supervisor() {
+    let Some(fleet) = shared_fleet() else {
+        return;
+    };
+    let host = "h10";
+    fleet.hold(host);
+    fleet.ssh(host, "systemctl reboot");
+    assert!(
+        wait_for_state(fleet, host, "held down"),
+        "{host}: {}",
+        fleet.state(host)
+    );
+    fleet.kill(host);
+    assert_eq!(fleet.state(host), "down");
+    let left: Vec<String> = processes_of(fleet.dir())
+        .into_iter()
+        .filter(|p| p.contains(&format!(" supervise {host} ")))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "supervisor of killed {host} remains: {left:?}"
+    );
+}
+
+/// Poll `fleet status` (no SSH) until `host` is in `state`; `false` after many looks.
+fn wait_for_state(fleet: &Fleet, host: &str, state: &str) -> bool {
+    (0..600).any(|_| {
+        fleet.state(host) == state || {
+            std::thread::sleep(Duration::from_millis(200));
+            false
+        }
+    })
+}
+
 /// A held host stays down after its reboot (the host that never comes back) until
 /// released; then it boots again, with its own key still accepted.
 #[test]
@@ -202,15 +277,11 @@ fn a_held_host_stays_down_until_released() {
     let before = fleet.boot_id(host);
     fleet.hold(host);
     fleet.ssh(host, "systemctl reboot");
-    // Each look runs `fleet status` (no SSH); the shutdown takes a few seconds.
-    let held = (0..600).any(|_| {
-        let state = fleet.state(host);
-        state == "held down" || {
-            std::thread::sleep(Duration::from_millis(200));
-            false
-        }
-    });
-    assert!(held, "{host} never went down: {}", fleet.state(host));
+    assert!(
+        wait_for_state(fleet, host, "held down"),
+        "{host} never went down: {}",
+        fleet.state(host)
+    );
     assert!(!fleet.is_up(host), "held {host} answers");
     let wait = fleet.tool(&["wait-ready", host]);
     assert!(!wait.status.success(), "wait-ready passed on held {host}");

@@ -6,6 +6,11 @@
 //! as the fleet's owner: if the test process is killed before `Drop` runs, the fleet's
 //! reaper takes the hosts down. Include it with `#[path = "support/fleet.rs"] mod fleet;`.
 //!
+//! Hosts survive a reboot (the fleet tool's supervisor boots a host again when its nspawn
+//! exits with 133, as `systemd-nspawn@.service` does): [`Fleet::reboot`], [`Fleet::hold`]
+//! and [`Fleet::release`] (a host that never comes back), [`Fleet::reboot_pending`] (a
+//! staged reason for the probe) are for the reboot campaign tests.
+//!
 //! Without root or the tools the fleet needs, [`Fleet::up`] prints `SKIP: reason` and
 //! returns `None`; with `PATCHGAP_FLEET=required` (CI) it panics with the reason instead.
 
