@@ -419,3 +419,52 @@ fn in_a_container_the_reboot_flag_of_its_own_packages_asks_for_a_reboot() {
         "{reasons:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_pre_cmd_leaves_the_host_unrebooted_and_post_cmd_runs_once_back() {
+    let plan = plan(2, "0");
+    let (h1, mut refused) = host(
+        Script::default()
+            .boot("old-1")
+            .probe(&needs_reboot("h1", "old-1"))
+            .reply("", 3),
+    );
+    let (h2, mut asked) = host(
+        Script::default()
+            .boot("old-2")
+            .probe(&needs_reboot("h2", "old-2"))
+            .reply("", 0)
+            .reboots(),
+    );
+    let (h2_back, mut verified) = host(back("h2", "new-2").reply("", 0));
+    let mut settings = reboot_settings("100%", None);
+    settings.reboot.pre_cmd = Some("drain-me".into());
+    settings.reboot.post_cmd = Some("undrain-me".into());
+    let hosts = vec![("h1", h1), ("h2", h2), ("h2", h2_back)];
+    let run = run(&plan, hosts, settings, None).await;
+    let h1 = run.outcome.hosts[0].reboot.as_ref().expect("reboot");
+    assert!(
+        matches!(&h1.status, RebootStatus::CommandFailed { step, message }
+            if step == "--pre-cmd" && message.contains("status 3")),
+        "{h1:?}"
+    );
+    assert!(!all_sent(&mut refused).await.contains("systemctl reboot"));
+    assert!(
+        sent(&mut asked[2])
+            .await
+            .contains("set -- 'login' 'root' 'drain-me'")
+    );
+    let h2 = run.outcome.hosts[1].reboot.as_ref().expect("reboot");
+    assert_eq!(h2.status, RebootStatus::Verified, "{h2:?}");
+    assert!(
+        sent(&mut verified[4])
+            .await
+            .contains("set -- 'login' 'root' 'undrain-me'")
+    );
+    let rebooting: Vec<&Step> = run
+        .journal
+        .iter()
+        .filter(|s| matches!(s, Step::Rebooting { .. }))
+        .collect();
+    assert_eq!(rebooting.len(), 1, "only h2: {rebooting:?}");
+}
