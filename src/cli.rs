@@ -34,6 +34,10 @@ pub enum Command {
     /// Restart exactly the stale services, a batch of hosts at a time, and verify each
     /// restart by probing again (this machine without `-i`).
     Restart(RestartArgs),
+    /// Reboot the hosts whose audit asks for a reboot, a few at a time under a lock (the
+    /// controller's, or a FleetLock server's), and prove each came back new: a new boot,
+    /// the expected kernel, no stale process, the system running.
+    Reboot(RebootArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,7 +166,7 @@ pub struct AuditArgs {
     pub baseline: BaselineArgs,
 }
 
-/// Notifications at the end of a run (`audit`, `restart`; docs/notifications.md).
+/// Notifications at the end of a run (`audit`, `restart`, `reboot`; docs/notifications.md).
 #[derive(Debug, Clone, Args, Default)]
 pub struct NotifyArgs {
     /// Notify when the run ends; repeatable: `https://HOOK` (JSON POST),
@@ -303,46 +307,13 @@ pub struct RestartArgs {
     #[arg(short = 'l', long, value_name = "PATTERN")]
     pub limit: Option<String>,
 
-    /// Show the plan and change nothing.
-    #[arg(long = "plan")]
-    pub dry_run: bool,
-
-    /// Do not ask for confirmation (required when stdin is not a terminal).
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-
     /// Plan from this fleet report (`audit --format json`) instead of a fresh audit;
     /// every host is probed again before anything is restarted.
     #[arg(long, value_name = "REPORT.json", conflicts_with = "resume")]
     pub from: Option<PathBuf>,
 
-    /// Continue the interrupted campaign recorded in STATE; units it restarted are never
-    /// restarted again.
-    #[arg(long, value_name = "STATE")]
-    pub resume: Option<PathBuf>,
-
-    /// Where to record the campaign (JSON lines; default
-    /// `patchgap-restart-YYYYMMDDTHHMMSS.jsonl` in the current directory).
-    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
-    pub state: Option<PathBuf>,
-
-    /// Hosts per batch: a number, a percentage or a list (`1,10%,25%`, the last repeats),
-    /// as Ansible's `serial`. Default: every host in one batch.
-    #[arg(long, value_name = "SIZES")]
-    pub serial: Option<crate::campaign::Serial>,
-
-    /// Run this many hosts first, alone; any failure there stops the campaign.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub canary: usize,
-
-    /// Failed hosts a batch may have (a count, or a percentage of the batch) before the
-    /// campaign stops; unreachable and timed-out hosts count as failed.
-    #[arg(long, value_name = "N|P%", default_value = "0")]
-    pub max_fail: crate::campaign::MaxFail,
-
-    /// Seconds to wait between batches.
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    pub pause: u64,
+    #[command(flatten)]
+    pub campaign: CampaignArgs,
 
     /// Only restart units matching this glob (repeatable; `nginx` matches `nginx.service`).
     #[arg(long = "units", value_name = "GLOB")]
@@ -369,16 +340,126 @@ pub struct RestartArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub restart_timeout: u64,
 
-    /// After the restarts, run this shell command on the host (as the login user);
-    /// a non-zero status fails the host.
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+/// `patchgap reboot`: which hosts to reboot, how many at once, under which lock, and how
+/// to tell that each came back new.
+#[derive(Debug, Args)]
+pub struct RebootArgs {
+    /// Ansible-style YAML inventory; may be given more than once (required: patchgap does
+    /// not reboot the machine it runs on).
+    #[arg(short = 'i', long = "inventory", value_name = "FILE", required = true)]
+    pub inventories: Vec<PathBuf>,
+
+    /// Only hosts matching this pattern (as `audit --limit`).
+    #[arg(short = 'l', long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+
+    /// Reboot every selected host, not only those whose probe asks for a reboot.
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub campaign: CampaignArgs,
+
+    /// Before each reboot, run this shell command on the host (as the login user: drain
+    /// it, take it out of a load balancer); a non-zero status fails the host, unrebooted.
+    #[arg(long, value_name = "CMD")]
+    pub pre_cmd: Option<String>,
+
+    /// After a host came back verified, run this shell command on it (as the login user).
+    #[arg(long, value_name = "CMD")]
+    pub post_cmd: Option<String>,
+
+    /// Seconds from asking for a reboot until the host answers SSH again with a new boot
+    /// and its system is no longer starting; on top of --host-timeout. A host not back by
+    /// then fails (and keeps its FleetLock slot).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub reboot_timeout: u64,
+
+    /// Accept `systemctl is-system-running` = `degraded` (some unit failed) after the
+    /// reboot; by default only `running` passes.
+    #[arg(long)]
+    pub allow_degraded: bool,
+
+    /// Take a slot of this FleetLock server (Zincati's reboot-lock protocol, e.g. airlock)
+    /// for each host instead of the controller's lock: POST /v1/pre-reboot before (asked
+    /// again while the group is full, within --host-timeout), /v1/steady-state once back
+    /// and verified. The host's id is its inventory name.
+    #[arg(long, value_name = "URL")]
+    pub fleetlock: Option<String>,
+
+    /// The FleetLock group (letters, digits, '.', '-').
+    #[arg(
+        long,
+        value_name = "GROUP",
+        default_value = "default",
+        requires = "fleetlock"
+    )]
+    pub fleetlock_group: String,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+/// What every campaign (`restart`, `reboot`) takes: the plan, batches, stops, windows,
+/// health checks, journal and output.
+#[derive(Debug, Args)]
+pub struct CampaignArgs {
+    /// Show the plan and change nothing.
+    #[arg(long = "plan")]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Continue the interrupted campaign recorded in STATE; what it restarted or rebooted
+    /// is verified, never done again.
+    #[arg(long, value_name = "STATE")]
+    pub resume: Option<PathBuf>,
+
+    /// Where to record the campaign (JSON lines; default
+    /// `patchgap-COMMAND-YYYYMMDDTHHMMSS.jsonl` in the current directory).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub state: Option<PathBuf>,
+
+    /// Hosts per batch: a number, a percentage or a list (`1,10%,25%`, the last repeats),
+    /// as Ansible's `serial`. Default: every host in one batch for restart, 1 for reboot.
+    #[arg(long, value_name = "SIZES")]
+    pub serial: Option<crate::campaign::Serial>,
+
+    /// Run this many hosts first, alone; any failure there stops the campaign.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub canary: usize,
+
+    /// Failed hosts a batch may have (a count, or a percentage of the batch) before the
+    /// campaign stops; unreachable and timed-out hosts count as failed.
+    #[arg(long, value_name = "N|P%", default_value = "0")]
+    pub max_fail: crate::campaign::MaxFail,
+
+    /// Seconds to wait between batches.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub pause: u64,
+
+    /// After the restarts, or once back from the reboot, run this shell command on the
+    /// host (as the login user); a non-zero status fails the host.
     #[arg(long, value_name = "CMD")]
     pub health_cmd: Option<String>,
 
-    /// After the restarts, fetch this URL from the host (curl, else wget).
+    /// After the restarts or the reboot, fetch this URL from the host (curl, else wget).
     #[arg(long, value_name = "URL")]
     pub health_url: Option<String>,
 
-    /// After the restarts, connect from the host to its own 127.0.0.1:PORT.
+    /// After the restarts or the reboot, connect from the host to its own 127.0.0.1:PORT.
     #[arg(long, value_name = "PORT")]
     pub health_tcp: Option<u16>,
 
@@ -408,16 +489,10 @@ pub struct RestartArgs {
     pub quiet: bool,
 
     #[command(flatten)]
-    pub probe: ProbeArgs,
-
-    #[command(flatten)]
-    pub ssh: SshArgs,
-
-    #[command(flatten)]
     pub notify: NotifyArgs,
 }
 
-/// What `patchgap restart` writes: the plan or the campaign report.
+/// What `patchgap restart` and `patchgap reboot` write: the plan or the campaign report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CampaignFormat {
     /// Readable tables for a terminal.

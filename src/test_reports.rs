@@ -163,3 +163,33 @@ pub fn stale_services(hostname: &str, units: &[(&str, bool)]) -> Report {
     }
     report
 }
+
+/// A clean host in boot `boot_id`, running kernel `release`.
+pub fn booted(hostname: &str, boot_id: &str, release: &str) -> Report {
+    let mut report = clean(hostname);
+    report.host.boot_id = Some(boot_id.into());
+    report.kernel.running.release = Some(release.into());
+    report
+}
+
+/// A host in boot `boot_id` that runs kernel 6.1.0-27 with 6.1.0-28 installed to boot
+/// next: the probe asks for a reboot.
+pub fn needs_reboot(hostname: &str, boot_id: &str) -> Report {
+    use patchgap_probe::report::{BootDefault, BootSource, KernelStatus, ReasonKind, RebootReason};
+    let mut report = booted(hostname, boot_id, "6.1.0-27-amd64");
+    report.kernel.status = KernelStatus::VersionUpdatePending;
+    report.kernel.boot_default = Some(BootDefault {
+        release: "6.1.0-28-amd64".into(),
+        image: None,
+        build: None,
+        source: BootSource::HighestInstalled,
+        guess: true,
+    });
+    report.reboot.needed = true;
+    report.reboot.reasons = vec![RebootReason {
+        kind: ReasonKind::Kernel,
+        message: "kernel 6.1.0-28-amd64 installed, running 6.1.0-27-amd64".into(),
+        packages: vec!["linux-image-6.1.0-28-amd64".into()],
+    }];
+    report
+}

@@ -50,6 +50,7 @@ fn audit(root: &Path, run: &Run) -> FleetReport {
             baseline_hashes: Some(run.scope()),
             ..IntegrityOptions::default()
         }),
+        skip_interpreters: true,
     };
     let report = patchgap_probe::collect(&options);
     let mut fleet =

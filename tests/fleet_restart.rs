@@ -13,10 +13,13 @@
 #[path = "support/fleet.rs"]
 mod fleet;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+#[path = "support/campaign.rs"]
+mod campaign;
 
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use campaign::{Files, finish, path, report_host};
 use fleet::Fleet;
 use serde_json::Value;
 
@@ -59,43 +62,6 @@ fn invocation(fleet: &Fleet, host: &str, unit: &str) -> String {
     id
 }
 
-/// A campaign's working files: inventory, state file, report, stderr.
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new(fleet: &Fleet, hosts: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut text = String::from("all:\n  hosts:\n");
-        for name in hosts {
-            text.push_str(&format!(
-                "    {name}:\n      ansible_host: 127.0.0.1\n      ansible_port: {}\n      ansible_user: root\n",
-                fleet.host(name).port
-            ));
-        }
-        std::fs::write(dir.path().join("inventory.yml"), text).expect("inventory");
-        Files { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn state(&self) -> PathBuf {
-        self.path("state.jsonl")
-    }
-
-    /// The journal's records so far (a torn last line is skipped).
-    fn journal(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.state())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-}
-
 /// `patchgap restart --yes` on the files' inventory, in the background.
 fn start_restart(fleet: &Fleet, files: &Files, extra: &[&str]) -> Child {
     let mut args = vec!["--yes"];
@@ -107,35 +73,7 @@ fn start_restart(fleet: &Fleet, files: &Files, extra: &[&str]) -> Child {
 
 /// `patchgap restart` on the files' inventory, its stdin not a terminal.
 fn command(fleet: &Fleet, files: &Files, extra: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_patchgap"));
-    command
-        .args(["restart", "--quiet", "--format", "json"])
-        .args(["--ssh-config", "none", "--restart-timeout", "30"])
-        .arg("-i")
-        .arg(files.path("inventory.yml"))
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .arg("--private-key")
-        .arg(fleet.key())
-        .arg("-o")
-        .arg(files.path("report.json"))
-        .args(extra)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(files.path("stderr")).expect("stderr file"));
-    command
-}
-
-/// Waits for the campaign and returns its exit code and report.
-fn finish(files: &Files, child: Child) -> (Option<i32>, Value) {
-    let out: Output = child.wait_with_output().expect("wait for patchgap");
-    let stderr = std::fs::read_to_string(files.path("stderr")).unwrap_or_default();
-    let report = std::fs::read_to_string(files.path("report.json"))
-        .unwrap_or_else(|e| panic!("no report ({e}); stderr:\n{stderr}"));
-    let report = serde_json::from_str(&report)
-        .unwrap_or_else(|e| panic!("report is not JSON: {e}\n{report}"));
-    (out.status.code(), report)
+    campaign::command(fleet, files, &["restart", "--restart-timeout", "30"], extra)
 }
 
 fn restart(fleet: &Fleet, files: &Files, extra: &[&str]) -> (Option<i32>, Value) {
@@ -143,16 +81,8 @@ fn restart(fleet: &Fleet, files: &Files, extra: &[&str]) -> (Option<i32>, Value)
     finish(files, child)
 }
 
-/// Waits (bounded by a safety net only) until the journal has a record matching `wanted`.
 fn wait_for_record(files: &Files, wanted: impl Fn(&Value) -> bool) {
-    let safety_net = Instant::now() + Duration::from_secs(300);
-    while !files.journal().iter().any(&wanted) {
-        assert!(
-            Instant::now() < safety_net,
-            "the journal never showed the step"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    files.wait_for_record(wanted);
 }
 
 fn restarting(host: &'static str) -> impl Fn(&Value) -> bool {
@@ -171,23 +101,14 @@ fn unit_status(report: &Value, host: &str, unit: &str) -> String {
 }
 
 fn host_status(report: &Value, host: &str) -> String {
-    report["campaign"]["hosts"]
-        .as_array()
-        .and_then(|hosts| hosts.iter().find(|h| h["host"] == host))
-        .map(|h| h["status"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_else(|| panic!("{host} not in the report: {report:#}"))
+    report_host(report, host)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn at_ms(files: &Files, step: &str, host: &str) -> i64 {
-    files
-        .journal()
-        .iter()
-        .find(|r| {
-            r["step"]["step"] == step
-                && (r["step"]["host"] == host || r["step"]["outcome"]["host"] == host)
-        })
-        .and_then(|r| r["at_ms"].as_i64())
-        .unwrap_or_else(|| panic!("no {step} of {host} in the journal"))
+    files.at_ms(step, host)
 }
 
 #[test]
@@ -434,8 +355,4 @@ fn a_host_frozen_during_its_restart_times_out_and_counts_towards_max_fail() {
     assert_eq!(host_status(&report, "h14"), "not_reached");
     assert_eq!(code, Some(5), "max-fail 0 stopped the campaign: {report:#}");
     assert_eq!(invocation(fleet, "h14", "pgtestd"), untouched);
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temporary path")
 }

@@ -13,10 +13,12 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use super::batches::MaxFail;
-use super::host::{Shared, run_host};
+use super::fleetlock::FleetLock;
+use super::host::{Earlier, Shared, run_host};
 use super::journal::{Journal, Replay, Step};
 use super::outcome::{
-    CampaignOutcome, HostCampaign, HostStatus, Skip, Stop, UnitOutcome, UnitStatus,
+    CampaignOutcome, HostCampaign, HostStatus, RebootOutcome, RebootStatus, Skip, Stop,
+    UnitOutcome, UnitStatus,
 };
 use super::plan::{CampaignPlan, HostPlan, Unplanned};
 use super::window::Schedule;
@@ -94,6 +96,24 @@ pub struct Settings {
     pub pause: Duration,
     pub schedule: Schedule,
     pub outside_window: OutsideWindow,
+    /// How hosts are rebooted (reboot campaigns only).
+    pub reboot: RebootSettings,
+}
+
+/// How a reboot campaign reboots a host and waits for it.
+#[derive(Debug, Clone, Default)]
+pub struct RebootSettings {
+    /// `--reboot-timeout`: from asking for the reboot until the host is back and its
+    /// system running.
+    pub timeout: Duration,
+    /// `--allow-degraded`: `systemctl is-system-running` may say `degraded`.
+    pub allow_degraded: bool,
+    /// `--pre-cmd` and `--post-cmd`: shell commands on the host, as the login user.
+    pub pre_cmd: Option<String>,
+    pub post_cmd: Option<String>,
+    /// `--fleetlock`: a slot of this server's group per host, instead of the
+    /// controller's lock.
+    pub fleetlock: Option<FleetLock>,
 }
 
 /// Progress of a campaign, for reporters.
@@ -113,6 +133,16 @@ pub enum CampaignEvent {
     Restarting {
         host: String,
         units: Vec<String>,
+    },
+    /// The FleetLock server refused a slot for the host: asking again until the host's
+    /// timeout.
+    WaitingForLock {
+        host: String,
+        why: String,
+    },
+    /// The host was asked to reboot; waiting for it to come back.
+    Rebooting {
+        host: String,
     },
     HostFinished(Box<HostCampaign>),
     BatchFinished {
@@ -288,15 +318,18 @@ async fn run_batch<C: Connector + Clone>(
             results[index] = Some(missing);
             continue;
         };
-        let restarted_before: HashMap<String, String> = replay
-            .map(|r| {
-                r.restarting
-                    .iter()
-                    .filter(|((host, _), _)| host == *name)
-                    .map(|((_, unit), id)| (unit.clone(), id.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let earlier = Earlier {
+            restarting: replay
+                .map(|r| {
+                    r.restarting
+                        .iter()
+                        .filter(|((host, _), _)| host == *name)
+                        .map(|((_, unit), id)| (unit.clone(), id.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            boot_id: replay.and_then(|r| r.rebooting.get(*name).cloned()),
+        };
         let (connector, settings, journal, events, slots) = (
             connector.clone(),
             settings.clone(),
@@ -314,15 +347,8 @@ async fn run_batch<C: Connector + Clone>(
                 journal: &journal,
                 events: &events,
             };
-            let (outcome, journal_error) = run_host(
-                &connector,
-                &job,
-                &host_plan,
-                &shared,
-                &restarted_before,
-                batch,
-            )
-            .await;
+            let (outcome, journal_error) =
+                run_host(&connector, &job, &host_plan, &shared, &earlier, batch).await;
             if journal_error.is_none() {
                 let step = Step::HostFinished {
                     outcome: outcome.clone(),
@@ -372,6 +398,7 @@ fn unaudited(host: &Unplanned) -> HostCampaign {
         reexec: None,
         manual: Vec::new(),
         batch: None,
+        reboot: None,
     }
 }
 
@@ -398,9 +425,14 @@ fn not_run(plan: &HostPlan, skip: Skip) -> HostCampaign {
         reexec: None,
         manual: plan.manual.clone(),
         batch: None,
+        reboot: plan.reboot.as_ref().map(|r| RebootOutcome {
+            kernel_expected: r.kernel.clone(),
+            boot_id_before: r.boot_id.clone(),
+            ..RebootOutcome::new(RebootStatus::Skipped { reason: skip })
+        }),
     }
 }
 
 #[cfg(test)]
 #[path = "execute_tests.rs"]
-mod tests;
+pub(crate) mod tests;

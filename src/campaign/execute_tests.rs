@@ -17,23 +17,23 @@ use crate::test_reports::{clean, report_json, stale_services};
 use crate::transport::fake::{FakeConnector, FakeHost, FakeTarget, Remote};
 use crate::transport::{ConnectError, ConnectFailure, Endpoint};
 
-const SAFETY_NET: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const SAFETY_NET: Duration = Duration::from_secs(24 * 3600);
 
 /// A fake host and the host ends of its channels, one per command, in order.
 #[derive(Default)]
-struct Script {
-    host: FakeHost,
-    remotes: Vec<Remote>,
+pub(crate) struct Script {
+    pub(crate) host: FakeHost,
+    pub(crate) remotes: Vec<Remote>,
 }
 
 impl Script {
-    fn channel(&mut self) -> &mut Remote {
+    pub(crate) fn channel(&mut self) -> &mut Remote {
         self.remotes.push(self.host.push_channel(1 << 20));
         self.remotes.last_mut().expect("pushed")
     }
 
     /// The probe runs (cached, as root) and prints `report`.
-    fn probe(mut self, report: &Report) -> Self {
+    pub(crate) fn probe(mut self, report: &Report) -> Self {
         let remote = self.channel();
         remote.say("patchgap:have x86_64\npatchgap:run privileged\n");
         remote.say(&report_json(report));
@@ -42,7 +42,7 @@ impl Script {
     }
 
     /// A command prints `stdout` and exits with `status`.
-    fn reply(mut self, stdout: &str, status: u32) -> Self {
+    pub(crate) fn reply(mut self, stdout: &str, status: u32) -> Self {
         let remote = self.channel();
         remote.say(stdout);
         remote.exit(status);
@@ -50,7 +50,7 @@ impl Script {
     }
 
     /// `systemctl show` of one unit.
-    fn show(self, active: &str, invocation: &str) -> Self {
+    pub(crate) fn show(self, active: &str, invocation: &str) -> Self {
         self.reply(
             &format!("ActiveState={active}\nSubState=x\nInvocationID={invocation}\n"),
             0,
@@ -58,7 +58,7 @@ impl Script {
     }
 
     /// A command that never answers (the host froze).
-    fn hang(mut self) -> Self {
+    pub(crate) fn hang(mut self) -> Self {
         self.channel();
         self
     }
@@ -69,7 +69,7 @@ fn stale(host: &str, units: &[&str]) -> Report {
     stale_services(host, &units)
 }
 
-fn job(name: &str) -> CampaignHost {
+pub(crate) fn job(name: &str) -> CampaignHost {
     CampaignHost {
         name: name.into(),
         route: Route {
@@ -94,7 +94,7 @@ fn job(name: &str) -> CampaignHost {
     }
 }
 
-fn settings(max_fail: &str) -> Settings {
+pub(crate) fn settings(max_fail: &str) -> Settings {
     Settings {
         forks: 10,
         together: false,
@@ -105,33 +105,44 @@ fn settings(max_fail: &str) -> Settings {
         pause: Duration::ZERO,
         schedule: Schedule::new(Vec::new(), Some("UTC")).expect("zone"),
         outside_window: OutsideWindow::Wait,
+        reboot: RebootSettings::default(),
     }
 }
 
-/// The plan for `reports` (one per host, named h1, h2, ...) by `serial` and `canary`.
-fn plan(reports: &[Report], serial: &str, canary: usize) -> CampaignPlan {
-    let names: Vec<String> = (1..=reports.len()).map(|i| format!("h{i}")).collect();
-    let inputs: Vec<HostInput> = reports
+/// The names h1, h2, ... of `reports`, one per report.
+pub(crate) fn names(reports: &[Report]) -> Vec<String> {
+    (1..=reports.len()).map(|i| format!("h{i}")).collect()
+}
+
+/// `reports` as the plan takes them, under `names`.
+pub(crate) fn inputs<'a>(reports: &'a [Report], names: &'a [String]) -> Vec<HostInput<'a>> {
+    reports
         .iter()
-        .zip(&names)
+        .zip(names)
         .map(|(report, host)| HostInput {
             host,
             never: &[],
             report,
         })
-        .collect();
+        .collect()
+}
+
+/// The plan for `reports` (one per host, named h1, h2, ...) by `serial` and `canary`.
+fn plan(reports: &[Report], serial: &str, canary: usize) -> CampaignPlan {
+    let names = names(reports);
     let serial: Serial = serial.parse().expect("serial");
+    let inputs = inputs(reports, &names);
     CampaignPlan::new(&inputs, Vec::new(), &UnitFilter::default(), &serial, canary)
 }
 
-struct Run {
-    outcome: CampaignOutcome,
-    journal: Vec<Step>,
-    connector: Arc<FakeConnector>,
+pub(crate) struct Run {
+    pub(crate) outcome: CampaignOutcome,
+    pub(crate) journal: Vec<Step>,
+    pub(crate) connector: Arc<FakeConnector>,
     _dir: tempfile::TempDir,
 }
 
-async fn run(
+pub(crate) async fn run(
     plan: &CampaignPlan,
     hosts: Vec<(&str, FakeTarget)>,
     settings: Settings,
@@ -139,9 +150,12 @@ async fn run(
 ) -> Run {
     let connector = Arc::new(FakeConnector::default());
     let mut jobs = Vec::new();
+    // A host named again is connected to again (a reboot): its next target.
     for (name, target) in hosts {
         connector.add(name, target);
-        jobs.push(job(name));
+        if !jobs.iter().any(|j: &CampaignHost| j.name == name) {
+            jobs.push(job(name));
+        }
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("state.jsonl");
@@ -178,7 +192,7 @@ async fn run(
     }
 }
 
-fn host(script: Script) -> (FakeTarget, Vec<Remote>) {
+pub(crate) fn host(script: Script) -> (FakeTarget, Vec<Remote>) {
     (
         FakeTarget::Host {
             delay: Duration::ZERO,
@@ -189,7 +203,7 @@ fn host(script: Script) -> (FakeTarget, Vec<Remote>) {
 }
 
 /// What the controller sent to the command's shell (the bootstrap's script).
-async fn sent(remote: &mut Remote) -> String {
+pub(crate) async fn sent(remote: &mut Remote) -> String {
     let mut text = String::new();
     let _ = remote.stdin.read_to_string(&mut text).await;
     text
@@ -248,6 +262,7 @@ async fn each_host_is_restarted_in_its_batch_and_verified() {
             Step::Campaign { .. } => "campaign".into(),
             Step::BatchStarted { batch } => format!("batch {batch}"),
             Step::Restarting { host, .. } => format!("restarting {host}"),
+            Step::Rebooting { host, .. } => format!("rebooting {host}"),
             Step::Restarted { host, ok, .. } => format!("restarted {host} {ok}"),
             Step::HostFinished { outcome } => format!("finished {}", outcome.host),
             Step::BatchFinished { batch, failed } => format!("end {batch} {failed}"),
@@ -375,6 +390,7 @@ async fn resume_never_restarts_a_unit_whose_invocation_changed() {
         ]
         .into_iter()
         .collect(),
+        rebooting: HashMap::new(),
         torn_line: false,
     };
     let script = Script::default()

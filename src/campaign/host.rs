@@ -13,8 +13,13 @@ use tokio::sync::mpsc;
 
 use super::execute::{CampaignEvent, CampaignHost, Settings};
 use super::journal::{Journal, Step};
-use super::outcome::{HostCampaign, HostStatus, Skip, UnitOutcome, UnitStatus};
+use patchgap_probe::Report;
+
+use super::outcome::{
+    HostCampaign, HostStatus, RebootOutcome, RebootStatus, Skip, UnitOutcome, UnitStatus,
+};
 use super::plan::HostPlan;
+use super::reboot::reboot_host;
 use super::remote::{As, run};
 use super::unit::{
     DAEMON_REEXEC, UnitState, fetch, journal_tail, parse_show, restart, show, tcp_connect,
@@ -26,13 +31,24 @@ use crate::transport::{ConnectFailure, Connector, Exec};
 
 /// What the host reached, kept outside the timed future so a timeout keeps it.
 #[derive(Default)]
-struct Progress {
+pub(super) struct Progress {
     units: BTreeMap<String, UnitStatus>,
     reexec: Option<UnitStatus>,
-    message: Option<String>,
-    status: Option<HostStatus>,
+    pub(super) message: Option<String>,
+    pub(super) status: Option<HostStatus>,
     /// The journal could not be written: the campaign must stop.
     journal_failed: Option<String>,
+    /// A reboot campaign's reboot, with the evidence gathered so far.
+    pub(super) reboot: Option<RebootOutcome>,
+}
+
+/// What an earlier run of the campaign (`--resume`) recorded about a host.
+#[derive(Debug, Clone, Default)]
+pub struct Earlier {
+    /// Units recorded as restarting, with their `InvocationID` then.
+    pub restarting: HashMap<String, String>,
+    /// The boot id recorded before asking for the host's reboot.
+    pub boot_id: Option<String>,
 }
 
 /// What every host of a campaign shares.
@@ -42,33 +58,56 @@ pub struct Shared<'a> {
     pub events: &'a mpsc::UnboundedSender<CampaignEvent>,
 }
 
-/// Runs the plan of one host; never fails as `Err`. `restarted_before`: the units an
-/// earlier run recorded as restarting, with their `InvocationID` then.
+/// Runs the plan of one host; never fails as `Err`. `earlier`: what an earlier run
+/// recorded about the host. A reboot's wait (`--reboot-timeout`) comes on top of the
+/// host's timeout.
 pub async fn run_host<C: Connector>(
     connector: &C,
     job: &CampaignHost,
     plan: &HostPlan,
     shared: &Shared<'_>,
-    restarted_before: &HashMap<String, String>,
+    earlier: &Earlier,
     batch: usize,
 ) -> (HostCampaign, Option<String>) {
     let mut progress = Progress::default();
-    let work = work(
-        connector,
-        job,
-        plan,
-        shared,
-        restarted_before,
-        &mut progress,
-    );
-    let timed_out = tokio::time::timeout(job.host_timeout, work).await.is_err();
-    let message = format!(
-        "the host did not finish within {}s (--host-timeout)",
-        job.host_timeout.as_secs()
-    );
+    let limit = match plan.reboot {
+        Some(_) => job.host_timeout + shared.settings.reboot.timeout,
+        None => job.host_timeout,
+    };
+    let work = async {
+        if plan.reboot.is_some() {
+            reboot_host(connector, job, plan, shared, earlier, &mut progress).await;
+        } else {
+            work(
+                connector,
+                job,
+                plan,
+                shared,
+                &earlier.restarting,
+                &mut progress,
+            )
+            .await;
+        }
+    };
+    let timed_out = tokio::time::timeout(limit, work).await.is_err();
+    let message = match plan.reboot {
+        Some(_) => format!(
+            "the host did not finish within {}s (--host-timeout plus --reboot-timeout)",
+            limit.as_secs()
+        ),
+        None => format!(
+            "the host did not finish within {}s (--host-timeout)",
+            limit.as_secs()
+        ),
+    };
     if timed_out {
         progress.status = Some(HostStatus::Timeout);
         progress.message = Some(message.clone());
+        if let Some(reboot) = progress.reboot.as_mut() {
+            reboot.status = RebootStatus::Timeout {
+                message: message.clone(),
+            };
+        }
     }
     let units = plan
         .restart
@@ -103,6 +142,7 @@ pub async fn run_host<C: Connector>(
         reexec,
         manual: plan.manual.clone(),
         batch: Some(batch),
+        reboot: progress.reboot,
     };
     outcome.settle();
     (outcome, progress.journal_failed)
@@ -154,12 +194,12 @@ async fn work<C: Connector>(
 }
 
 /// The connected host and what its steps share.
-struct Host<'a, E: Exec> {
-    connection: &'a E,
-    job: &'a CampaignHost,
-    settings: &'a Settings,
-    journal: &'a Journal,
-    events: &'a mpsc::UnboundedSender<CampaignEvent>,
+pub(super) struct Host<'a, E: Exec> {
+    pub(super) connection: &'a E,
+    pub(super) job: &'a CampaignHost,
+    pub(super) settings: &'a Settings,
+    pub(super) journal: &'a Journal,
+    pub(super) events: &'a mpsc::UnboundedSender<CampaignEvent>,
 }
 
 /// The units the host's fresh probe lists as stale, or why there is no probe.
@@ -169,13 +209,10 @@ enum Probe {
 }
 
 impl<E: Exec> Host<'_, E> {
-    async fn probe(&self) -> Probe {
+    /// A fresh probe report of the host, or how the probe failed.
+    pub(super) async fn report(&self) -> Result<Report, (HostStatus, String)> {
         match deploy_and_run(self.connection, &self.job.deploy, |_| {}).await {
-            HostResult::Audited { report, .. } => {
-                let actions = &report.report().actions;
-                let units = actions.services.iter().map(|s| s.unit.clone()).collect();
-                Probe::Stale(units, !actions.system_manager.is_empty())
-            }
+            HostResult::Audited { report, .. } => Ok(report.report().clone()),
             HostResult::Failed {
                 failure, message, ..
             } => {
@@ -184,12 +221,23 @@ impl<E: Exec> Host<'_, E> {
                     Failure::Timeout => HostStatus::Timeout,
                     _ => HostStatus::Failed,
                 };
-                Probe::Failed(status, format!("the probe failed: {message}"))
+                Err((status, format!("the probe failed: {message}")))
             }
         }
     }
 
-    fn record(&self, step: Step, progress: &mut Progress) -> bool {
+    async fn probe(&self) -> Probe {
+        match self.report().await {
+            Ok(report) => {
+                let actions = &report.actions;
+                let units = actions.services.iter().map(|s| s.unit.clone()).collect();
+                Probe::Stale(units, !actions.system_manager.is_empty())
+            }
+            Err((status, message)) => Probe::Failed(status, message),
+        }
+    }
+
+    pub(super) fn record(&self, step: Step, progress: &mut Progress) -> bool {
         match self.journal.record(step) {
             Ok(()) => true,
             Err(err) => {
@@ -407,7 +455,7 @@ impl<E: Exec> Host<'_, E> {
     }
 
     /// The first health check that fails: `(check, why)`.
-    async fn health(&self) -> Option<(String, String)> {
+    pub(super) async fn health(&self) -> Option<(String, String)> {
         let health = &self.settings.health;
         let checks = health
             .cmd

@@ -27,6 +27,10 @@ use super::plan::CampaignPlan;
 pub const JOURNAL_FORMAT: u32 = 1;
 
 /// One step of a campaign.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one record per step, written once: boxing a host's result would buy nothing"
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
@@ -49,6 +53,12 @@ pub enum Step {
         host: String,
         units: Vec<String>,
         ok: bool,
+    },
+    /// About to reboot `host`, whose boot id is `boot_id` now: on resume, a host whose
+    /// boot id changed since is verified, never rebooted again.
+    Rebooting {
+        host: String,
+        boot_id: String,
     },
     HostFinished {
         outcome: HostCampaign,
@@ -115,6 +125,8 @@ pub struct Replay {
     /// `(host, unit)` whose restart was recorded as about to happen, with the unit's
     /// `InvocationID` before it.
     pub restarting: HashMap<(String, String), String>,
+    /// Hosts whose reboot was recorded as about to happen, with their boot id before it.
+    pub rebooting: HashMap<String, String>,
     /// A torn last line was cut off (the controller was killed while writing it).
     pub torn_line: bool,
 }
@@ -221,6 +233,7 @@ fn replay(path: &Path, text: &str) -> Result<(Replay, usize), JournalError> {
     let mut plan = None;
     let mut finished = HashMap::new();
     let mut restarting = HashMap::new();
+    let mut rebooting = HashMap::new();
     let mut torn_line = false;
     let mut keep = 0;
     let mut rest = text;
@@ -270,6 +283,9 @@ fn replay(path: &Path, text: &str) -> Result<(Replay, usize), JournalError> {
                     restarting.insert((host.clone(), unit), id);
                 }
             }
+            Step::Rebooting { host, boot_id } => {
+                rebooting.insert(host, boot_id);
+            }
             Step::HostFinished { outcome } => {
                 finished.insert(outcome.host.clone(), outcome);
             }
@@ -282,6 +298,7 @@ fn replay(path: &Path, text: &str) -> Result<(Replay, usize), JournalError> {
             plan,
             finished,
             restarting,
+            rebooting,
             torn_line,
         },
         keep,

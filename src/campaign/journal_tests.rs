@@ -3,15 +3,17 @@
 
 use super::*;
 use crate::campaign::outcome::HostStatus;
-use crate::campaign::plan::HostPlan;
+use crate::campaign::plan::{CampaignKind, HostPlan};
 
 fn plan() -> CampaignPlan {
     CampaignPlan {
+        kind: CampaignKind::Restart,
         hosts: vec![HostPlan {
             host: "h01".into(),
             restart: vec!["pgtestd.service".into()],
             reexec: false,
             manual: Vec::new(),
+            reboot: None,
         }],
         unplanned: Vec::new(),
         batches: vec![vec!["h01".into()]],
@@ -29,6 +31,7 @@ fn finished(host: &str) -> Step {
             reexec: None,
             manual: Vec::new(),
             batch: Some(0),
+            reboot: None,
         },
     }
 }

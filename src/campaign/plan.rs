@@ -82,12 +82,77 @@ pub struct HostPlan {
     pub reexec: bool,
     /// Left to a person, with the reason.
     pub manual: Vec<ManualItem>,
+    /// A reboot campaign's reboot of the host (absent in restart campaigns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<RebootPlan>,
 }
 
 impl HostPlan {
     /// Whether the campaign has anything to do on the host.
     pub fn has_work(&self) -> bool {
-        !self.restart.is_empty() || self.reexec
+        !self.restart.is_empty() || self.reexec || self.reboot.is_some()
+    }
+}
+
+/// Why and how a host is rebooted, from its audit: what the verification after the
+/// reboot compares against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebootPlan {
+    /// The probe's reasons, for a person (empty when `--all` reboots a host that needs none).
+    pub reasons: Vec<String>,
+    /// The audit's boot id: a host whose boot id changed since and needs no reboot any
+    /// more was rebooted meanwhile.
+    pub boot_id: Option<String>,
+    /// The kernel release the audit said would boot next, when it could tell.
+    pub kernel: Option<String>,
+    /// The host is a container: its kernel is its host's, and is not compared.
+    pub container: bool,
+}
+
+/// Why the host needs a reboot, by its probe report (empty: it needs none). The probe's
+/// reasons; and in a container, where the probe asks for no reboot (the kernel is its
+/// host's), `/run/reboot-required` written by the container's own packages: restarting
+/// the container does apply those.
+pub fn reboot_reasons(report: &Report) -> Vec<String> {
+    let reboot = &report.reboot;
+    let mut reasons: Vec<String> = reboot.reasons.iter().map(|r| r.message.clone()).collect();
+    if reasons.is_empty() && reboot.needed {
+        reasons.push("the probe asks for a reboot".into());
+    }
+    if reboot.container && reboot.flag_file {
+        let by = match reboot.flag_packages.as_slice() {
+            [] => String::new(),
+            packages => format!(" by {}", packages.join(", ")),
+        };
+        reasons.push(format!(
+            "/run/reboot-required is set{by} (a container: its reboot applies its own \
+             packages, not a kernel)"
+        ));
+    }
+    reasons
+}
+
+/// The reboot plan of one host from its report: no reboot when it needs none and `all`
+/// (`--all`) is not given.
+pub fn plan_reboot(input: HostInput<'_>, all: bool) -> HostPlan {
+    let report = input.report;
+    let reasons = reboot_reasons(report);
+    let needed = !reasons.is_empty();
+    HostPlan {
+        host: input.host.to_string(),
+        restart: Vec::new(),
+        reexec: false,
+        manual: Vec::new(),
+        reboot: (needed || all).then(|| RebootPlan {
+            reasons,
+            boot_id: report.host.boot_id.clone(),
+            kernel: report
+                .kernel
+                .boot_default
+                .as_ref()
+                .map(|d| d.release.clone()),
+            container: report.kernel.container.is_some() || report.reboot.container,
+        }),
     }
 }
 
@@ -165,6 +230,7 @@ pub fn plan_host(input: HostInput<'_>, filter: &UnitFilter) -> HostPlan {
         restart,
         reexec: stale_manager && filter.reexec,
         manual,
+        reboot: None,
     }
 }
 
@@ -177,9 +243,37 @@ pub struct Unplanned {
     pub message: String,
 }
 
+/// What a campaign does to its hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignKind {
+    /// `patchgap restart`: restart stale units.
+    #[default]
+    Restart,
+    /// `patchgap reboot`: reboot hosts and prove they came back new.
+    Reboot,
+}
+
+impl CampaignKind {
+    /// The command that runs (and resumes) such a campaign.
+    pub fn command(self) -> &'static str {
+        match self {
+            CampaignKind::Restart => "restart",
+            CampaignKind::Reboot => "reboot",
+        }
+    }
+
+    fn is_restart(&self) -> bool {
+        *self == CampaignKind::Restart
+    }
+}
+
 /// The whole campaign, before it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignPlan {
+    /// Restart or reboot (absent, restart, in the documents of restart campaigns).
+    #[serde(default, skip_serializing_if = "CampaignKind::is_restart")]
+    pub kind: CampaignKind,
     /// Every audited host, in the order given, with or without work.
     pub hosts: Vec<HostPlan>,
     /// Hosts that could not be audited.
@@ -200,6 +294,30 @@ impl CampaignPlan {
         canary: usize,
     ) -> Self {
         let hosts: Vec<HostPlan> = hosts.iter().map(|h| plan_host(*h, filter)).collect();
+        Self::batched(CampaignKind::Restart, hosts, unplanned, serial, canary)
+    }
+
+    /// Plans a reboot campaign: the hosts whose probe asks for a reboot (every host with
+    /// `all`), with the reasons, then batches of them.
+    pub fn reboot(
+        hosts: &[HostInput<'_>],
+        unplanned: Vec<Unplanned>,
+        all: bool,
+        serial: &Serial,
+        canary: usize,
+    ) -> Self {
+        let hosts: Vec<HostPlan> = hosts.iter().map(|h| plan_reboot(*h, all)).collect();
+        Self::batched(CampaignKind::Reboot, hosts, unplanned, serial, canary)
+    }
+
+    /// Batches of the hosts with work, the canary batch first.
+    fn batched(
+        kind: CampaignKind,
+        hosts: Vec<HostPlan>,
+        unplanned: Vec<Unplanned>,
+        serial: &Serial,
+        canary: usize,
+    ) -> Self {
         let busy: Vec<String> = hosts
             .iter()
             .filter(|h| h.has_work())
@@ -207,6 +325,7 @@ impl CampaignPlan {
             .collect();
         let batches = split(&busy, canary, serial);
         CampaignPlan {
+            kind,
             canary: canary.min(busy.len()),
             hosts,
             unplanned,

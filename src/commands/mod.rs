@@ -3,9 +3,11 @@
 //! or the error, into the exit status.
 
 pub mod audit;
+mod campaign;
 pub mod diff;
 pub mod merge;
 mod outputs;
+pub mod reboot;
 pub mod report;
 pub mod restart;
 
@@ -54,5 +56,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Report(args) => report::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Restart(args) => restart::run(&args),
+        Command::Reboot(args) => reboot::run(&args),
     }
 }

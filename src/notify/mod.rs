@@ -24,7 +24,7 @@ pub use summary::{Counts, FailedHost, HostFindings, MAX_LISTED_HOSTS, PAYLOAD_VE
 pub use syslog::MAX_MESSAGE as MAX_SYSLOG_MESSAGE;
 pub use target::{Channel, DEFAULT_PASSWORD_ENV, DEFAULT_SYSLOG_SOCKET, TargetError};
 
-use crate::campaign::CampaignOutcome;
+use crate::campaign::{CampaignKind, CampaignOutcome};
 use crate::cli::{NotifyArgs, NotifyOn};
 use crate::exit::UsageError;
 use crate::report::{FleetReport, Html, Progress, Render as _};
@@ -160,10 +160,11 @@ impl Notifier {
         self.send(&Summary::of_audit(report), html.as_deref())
     }
 
-    /// Notifies about a finished restart campaign; `--notify-on change` sends only when it
-    /// restarted something, failed somewhere or stopped early. Failures are warned about.
-    pub fn restart(&self, outcome: &CampaignOutcome, progress: &Progress) {
-        let summary = Summary::of_restart(outcome, jiff::Timestamp::now().as_second());
+    /// Notifies about a finished restart or reboot campaign; `--notify-on change` sends
+    /// only when it restarted or rebooted something, failed somewhere or stopped early.
+    /// Failures are warned about.
+    pub fn campaign(&self, outcome: &CampaignOutcome, kind: CampaignKind, progress: &Progress) {
+        let summary = Summary::of_campaign(outcome, kind, jiff::Timestamp::now().as_second());
         if self.on == NotifyOn::Change && summary.is_clean() && summary.stopped.is_none() {
             return;
         }

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::campaign::{CampaignOutcome, HostStatus, UnitStatus};
+use crate::campaign::{CampaignKind, CampaignOutcome, HostStatus, RebootStatus, UnitStatus};
 use crate::outcome::HostResult;
 use crate::report::{FleetReport, failure_label, has_findings, stop_text};
 
@@ -24,7 +24,7 @@ pub struct Summary {
     /// Always `patchgap.notification`: receivers can route on it.
     pub kind: &'static str,
     pub format_version: u32,
-    /// The command that ran: `audit` or `restart`.
+    /// The command that ran: `audit`, `restart` or `reboot`.
     pub command: &'static str,
     /// One line for a subject or a chat message.
     pub title: String,
@@ -140,8 +140,8 @@ impl Summary {
         .with_policy(policy)
     }
 
-    /// A restart campaign's outcome.
-    pub fn of_restart(outcome: &CampaignOutcome, finished_at: i64) -> Self {
+    /// A restart or reboot campaign's outcome.
+    pub fn of_campaign(outcome: &CampaignOutcome, kind: CampaignKind, finished_at: i64) -> Self {
         let mut counts = Counts {
             hosts: outcome.hosts.len(),
             services: outcome.verified_units(),
@@ -168,22 +168,32 @@ impl Summary {
                 .filter(|u| !matches!(u.status, UnitStatus::Skipped { .. }))
                 .map(|u| u.unit.clone())
                 .collect();
-            if !services.is_empty() {
+            let rebooted = host
+                .reboot
+                .as_ref()
+                .is_some_and(|r| !matches!(r.status, RebootStatus::Skipped { .. }));
+            if !services.is_empty() || rebooted {
                 counts.hosts_with_findings += 1;
                 services.sort();
                 with.push(HostFindings {
                     host: host.host.clone(),
                     services,
-                    reboot: false,
+                    reboot: rebooted,
                     stale_processes: 0,
                     integrity: 0,
                 });
             }
         }
-        let mut title = format!(
-            "patchgap restart: {} units restarted on {} of {} hosts",
-            counts.services, counts.hosts_with_findings, counts.hosts
-        );
+        let mut title = match kind {
+            CampaignKind::Restart => format!(
+                "patchgap restart: {} units restarted on {} of {} hosts",
+                counts.services, counts.hosts_with_findings, counts.hosts
+            ),
+            CampaignKind::Reboot => format!(
+                "patchgap reboot: {} of {} hosts rebooted",
+                counts.hosts_with_findings, counts.hosts
+            ),
+        };
         if counts.hosts_failed > 0 {
             title.push_str(&format!(", {} failed", counts.hosts_failed));
         }
@@ -191,7 +201,7 @@ impl Summary {
         if stopped.is_some() {
             title.push_str(", stopped early");
         }
-        let mut summary = Summary::new("restart", title, finished_at, counts, with, failed);
+        let mut summary = Summary::new(kind.command(), title, finished_at, counts, with, failed);
         summary.stopped = stopped;
         summary
     }
@@ -312,6 +322,7 @@ mod tests {
             reexec: None,
             manual: Vec::new(),
             batch: Some(0),
+            reboot: None,
         };
         let outcome = CampaignOutcome {
             hosts: vec![
@@ -331,7 +342,7 @@ mod tests {
                 failed: 1,
             }),
         };
-        let summary = Summary::of_restart(&outcome, 7);
+        let summary = Summary::of_campaign(&outcome, CampaignKind::Restart, 7);
         assert_eq!(summary.command, "restart");
         assert_eq!(
             (
@@ -353,6 +364,54 @@ mod tests {
         let stopped = summary.stopped.as_deref().expect("stopped");
         assert!(stopped.contains("canary"), "{stopped}");
         assert!(!summary.is_clean());
+    }
+
+    #[test]
+    fn a_reboot_campaign_counts_the_hosts_rebooted_not_those_skipped() {
+        use crate::campaign::{HostCampaign, RebootOutcome, Skip};
+        let host = |name: &str, status, reboot: RebootStatus| HostCampaign {
+            host: name.into(),
+            status,
+            message: None,
+            units: Vec::new(),
+            reexec: None,
+            manual: Vec::new(),
+            batch: Some(0),
+            reboot: Some(RebootOutcome::new(reboot)),
+        };
+        let outcome = CampaignOutcome {
+            hosts: vec![
+                host("db1", HostStatus::Done, RebootStatus::Verified),
+                host(
+                    "db2",
+                    HostStatus::Done,
+                    RebootStatus::Skipped {
+                        reason: Skip::FixedMeanwhile,
+                    },
+                ),
+                host(
+                    "db3",
+                    HostStatus::Failed,
+                    RebootStatus::NotReturned {
+                        message: "not back".into(),
+                    },
+                ),
+            ],
+            stopped: None,
+        };
+        let summary = Summary::of_campaign(&outcome, CampaignKind::Reboot, 7);
+        assert_eq!(summary.command, "reboot");
+        let rebooted: Vec<(&str, bool)> = summary
+            .hosts_with_findings
+            .iter()
+            .map(|h| (h.host.as_str(), h.reboot))
+            .collect();
+        assert_eq!(rebooted, [("db1", true), ("db3", true)]);
+        assert_eq!(summary.counts.hosts_failed, 1);
+        assert_eq!(
+            summary.title,
+            "patchgap reboot: 2 of 3 hosts rebooted, 1 failed"
+        );
     }
 
     #[test]

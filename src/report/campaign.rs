@@ -1,8 +1,9 @@
-//! The restart campaign's two documents: the plan (`--plan`, and what the confirmation
-//! shows) and the campaign report (per host and unit: verified, restarted_still_stale,
-//! restart_failed with the unit's journal lines, health_failed, skipped with the reason,
-//! unreachable, timeout), each as a table or as JSON (docs/restart.md). Host-supplied
-//! text passes [`cell`] before a terminal.
+//! A campaign's two documents: the plan (`--plan`, and what the confirmation shows) and
+//! the campaign report, each as a table or as JSON. Restarts (docs/restart.md) are per
+//! host and unit: verified, restarted_still_stale, restart_failed with the unit's journal
+//! lines, health_failed, skipped with the reason, unreachable, timeout. Reboots
+//! (docs/reboot.md) are per host, with the evidence: boot ids, kernels, system state, the
+//! lock slot a host keeps. Host-supplied text passes [`cell`] before a terminal.
 
 use std::fmt::Write as _;
 use std::io;
@@ -11,7 +12,8 @@ use serde::Serialize;
 
 use super::text::{cell, new_table};
 use crate::campaign::{
-    CampaignOutcome, CampaignPlan, HostCampaign, Manual, ManualItem, Skip, Stop, UnitStatus,
+    CampaignKind, CampaignOutcome, CampaignPlan, HostCampaign, Manual, ManualItem, RebootOutcome,
+    RebootStatus, Skip, Stop, UnitStatus,
 };
 
 /// Version of the plan and campaign JSON documents.
@@ -43,7 +45,10 @@ pub fn plan_json(plan: &CampaignPlan, out: &mut dyn io::Write) -> io::Result<()>
     json(
         &PlanDocument {
             format_version: CAMPAIGN_FORMAT_VERSION,
-            kind: "restart_plan",
+            kind: match plan.kind {
+                CampaignKind::Restart => "restart_plan",
+                CampaignKind::Reboot => "reboot_plan",
+            },
             plan,
         },
         out,
@@ -53,13 +58,17 @@ pub fn plan_json(plan: &CampaignPlan, out: &mut dyn io::Write) -> io::Result<()>
 /// The campaign report as JSON.
 pub fn campaign_json(
     outcome: &CampaignOutcome,
+    kind: CampaignKind,
     state_file: Option<&str>,
     out: &mut dyn io::Write,
 ) -> io::Result<()> {
     json(
         &CampaignDocument {
             format_version: CAMPAIGN_FORMAT_VERSION,
-            kind: "restart_campaign",
+            kind: match kind {
+                CampaignKind::Restart => "restart_campaign",
+                CampaignKind::Reboot => "reboot_campaign",
+            },
             state_file,
             campaign: outcome,
         },
@@ -104,19 +113,23 @@ fn manual_table<'a>(
 pub fn plan_table(plan: &CampaignPlan, width: Option<u16>) -> String {
     let mut out = String::new();
     let units: usize = plan.hosts.iter().map(|h| h.restart.len()).sum();
+    let hosts = plan.batches.iter().map(Vec::len).sum::<usize>();
+    let canary = if plan.canary > 0 {
+        format!(", the first a canary of {}", plan.canary)
+    } else {
+        String::new()
+    };
+    let (title, column) = match plan.kind {
+        CampaignKind::Restart => (format!("Restart plan: {units} unit(s) on "), "restart"),
+        CampaignKind::Reboot => ("Reboot plan: ".to_string(), "reboot because"),
+    };
+    let batches = plan.batches.len();
     let _ = writeln!(
         out,
-        "Restart plan: {units} unit(s) on {} host(s) in {} batch(es){}\n",
-        plan.batches.iter().map(Vec::len).sum::<usize>(),
-        plan.batches.len(),
-        if plan.canary > 0 {
-            format!(", the first a canary of {}", plan.canary)
-        } else {
-            String::new()
-        }
+        "{title}{hosts} host(s) in {batches} batch(es){canary}\n"
     );
     if !plan.batches.is_empty() {
-        let mut table = new_table(&["batch", "host", "restart"], width);
+        let mut table = new_table(&["batch", "host", column], width);
         for (index, batch) in plan.batches.iter().enumerate() {
             for host in batch {
                 let Some(host_plan) = plan.host(host) else {
@@ -126,7 +139,18 @@ pub fn plan_table(plan: &CampaignPlan, width: Option<u16>) -> String {
                 if host_plan.reexec {
                     what.push("daemon-reexec".into());
                 }
-                table.add_row(vec![(index + 1).to_string(), cell(host), what.join(", ")]);
+                if let Some(reboot) = &host_plan.reboot {
+                    what.extend(reboot.reasons.iter().map(|r| cell(r)));
+                    if reboot.reasons.is_empty() {
+                        what.push("--all (the probe asks for none)".into());
+                    }
+                }
+                let join = if host_plan.reboot.is_some() {
+                    "\n"
+                } else {
+                    ", "
+                };
+                table.add_row(vec![(index + 1).to_string(), cell(host), what.join(join)]);
             }
         }
         let _ = writeln!(out, "{table}\n");
@@ -148,7 +172,10 @@ pub fn plan_table(plan: &CampaignPlan, width: Option<u16>) -> String {
         let _ = writeln!(out, "{table}\n");
     }
     if plan.is_empty() {
-        let _ = writeln!(out, "Nothing to restart.");
+        let _ = match plan.kind {
+            CampaignKind::Restart => writeln!(out, "Nothing to restart."),
+            CampaignKind::Reboot => writeln!(out, "No host needs a reboot."),
+        };
     }
     out.truncate(out.trim_end().len());
     out.push('\n');
@@ -168,12 +195,7 @@ fn detail(status: &UnitStatus) -> String {
             text
         }
         UnitStatus::HealthFailed { check, message } => cell(&format!("{check}: {message}")),
-        UnitStatus::Skipped { reason } => match reason {
-            Skip::FixedMeanwhile => "no longer stale (fixed meanwhile)".into(),
-            Skip::NotReached => "not reached: the campaign stopped".into(),
-            Skip::OutsideWindow => "not reached: outside the maintenance window".into(),
-            Skip::ProbeFailed => "not restarted: the host's probe failed".into(),
-        },
+        UnitStatus::Skipped { reason } => skip_text(reason),
         UnitStatus::Unreachable { message } | UnitStatus::Timeout { message } => cell(message),
     }
 }
@@ -200,8 +222,67 @@ pub fn stop_text(stop: &Stop) -> String {
     }
 }
 
+fn skip_text(reason: &Skip) -> String {
+    match reason {
+        Skip::FixedMeanwhile => "no longer stale (fixed meanwhile)".into(),
+        Skip::NotReached => "not reached: the campaign stopped".into(),
+        Skip::OutsideWindow => "not reached: outside the maintenance window".into(),
+        Skip::ProbeFailed => "not restarted: the host's probe failed".into(),
+    }
+}
+
+/// A reboot's result and its evidence, in words.
+fn reboot_detail(reboot: &RebootOutcome) -> String {
+    let mut lines = Vec::new();
+    match &reboot.status {
+        RebootStatus::Verified => {}
+        RebootStatus::VerifyFailed { message }
+        | RebootStatus::NotReturned { message }
+        | RebootStatus::LockFailed { message }
+        | RebootStatus::Unreachable { message }
+        | RebootStatus::Timeout { message } => lines.push(cell(message)),
+        RebootStatus::HealthFailed { check, message } => {
+            lines.push(cell(&format!("{check}: {message}")))
+        }
+        RebootStatus::CommandFailed { step, message } => {
+            lines.push(cell(&format!("{step}: {message}")))
+        }
+        RebootStatus::Skipped { reason } => lines.push(match reason {
+            Skip::FixedMeanwhile => "no reboot needed any more (rebooted meanwhile)".into(),
+            Skip::ProbeFailed => "not rebooted: the host's probe failed".into(),
+            other => skip_text(other),
+        }),
+    }
+    if let (Some(before), Some(after)) = (&reboot.boot_id_before, &reboot.boot_id_after) {
+        lines.push(format!("boot {} -> {}", cell(before), cell(after)));
+    }
+    match (&reboot.kernel_running, &reboot.kernel_note) {
+        (_, Some(note)) => lines.push(cell(note)),
+        (Some(running), None) => lines.push(format!("kernel {}", cell(running))),
+        (None, None) => {}
+    }
+    if let Some(state) = &reboot.system_state {
+        lines.push(format!("system {}", cell(state)));
+    }
+    if reboot.resumed {
+        lines.push("rebooted by the interrupted run: verified, not rebooted again".into());
+    }
+    if let Some(note) = &reboot.lock_note {
+        lines.push(cell(note));
+    }
+    lines.join("\n")
+}
+
 fn host_rows(host: &HostCampaign, table: &mut comfy_table::Table) {
     let name = cell(&host.host);
+    if let Some(reboot) = &host.reboot {
+        let mut why = reboot_detail(reboot);
+        if let (true, Some(message)) = (why.is_empty(), &host.message) {
+            why = cell(message);
+        }
+        table.add_row(vec![name, "reboot".into(), reboot.status.label(), why]);
+        return;
+    }
     if host.units.is_empty() && host.reexec.is_none() {
         let state = format!("{:?}", host.status).to_lowercase();
         let message = host.message.as_deref().map(cell).unwrap_or_default();
@@ -230,26 +311,40 @@ fn host_rows(host: &HostCampaign, table: &mut comfy_table::Table) {
 }
 
 /// The campaign report as tables.
-pub fn campaign_table(outcome: &CampaignOutcome, width: Option<u16>) -> String {
+pub fn campaign_table(outcome: &CampaignOutcome, kind: CampaignKind, width: Option<u16>) -> String {
     let mut out = String::new();
     let worked: Vec<&HostCampaign> = outcome
         .hosts
         .iter()
-        .filter(|h| !h.units.is_empty() || h.reexec.is_some() || h.status.is_failure())
+        .filter(|h| {
+            !h.units.is_empty() || h.reexec.is_some() || h.reboot.is_some() || h.status.is_failure()
+        })
         .collect();
-    let _ = writeln!(
-        out,
-        "Restart campaign: {} unit(s) verified, {} host(s) failed{}\n",
-        outcome.verified_units(),
-        outcome.failed_hosts(),
-        outcome
-            .stopped
-            .as_ref()
-            .map(|s| format!("; {}", stop_text(s)))
-            .unwrap_or_default()
-    );
+    let stopped = outcome
+        .stopped
+        .as_ref()
+        .map(|s| format!("; {}", stop_text(s)))
+        .unwrap_or_default();
+    let failed = outcome.failed_hosts();
+    let (title, column) = match kind {
+        CampaignKind::Restart => (
+            format!(
+                "Restart campaign: {} unit(s) verified",
+                outcome.verified_units()
+            ),
+            "unit",
+        ),
+        CampaignKind::Reboot => (
+            format!(
+                "Reboot campaign: {} host(s) verified",
+                outcome.verified_reboots()
+            ),
+            "step",
+        ),
+    };
+    let _ = writeln!(out, "{title}, {failed} host(s) failed{stopped}\n");
     if !worked.is_empty() {
-        let mut table = new_table(&["host", "unit", "result", "details"], width);
+        let mut table = new_table(&["host", column, "result", "details"], width);
         for host in worked {
             host_rows(host, &mut table);
         }

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::campaign::{
-    CampaignPlan, HostCampaign, HostInput, HostStatus, Serial, UnitFilter, UnitOutcome, Unplanned,
+    CampaignKind, CampaignPlan, HostCampaign, HostInput, HostStatus, Serial, UnitFilter,
+    UnitOutcome, Unplanned,
 };
 use crate::test_reports::{stale_services, with_findings};
 
@@ -59,6 +60,7 @@ fn outcome() -> CampaignOutcome {
                 reexec: None,
                 manual: plan.hosts[0].manual.clone(),
                 batch: Some(0),
+                reboot: None,
             },
             HostCampaign {
                 host: "web2".into(),
@@ -73,6 +75,7 @@ fn outcome() -> CampaignOutcome {
                 reexec: None,
                 manual: Vec::new(),
                 batch: None,
+                reboot: None,
             },
         ],
         stopped: Some(Stop::Canary {
@@ -89,13 +92,19 @@ fn the_plan_table() {
 
 #[test]
 fn the_campaign_table() {
-    insta::assert_snapshot!(campaign_table(&outcome(), None));
+    insta::assert_snapshot!(campaign_table(&outcome(), CampaignKind::Restart, None));
 }
 
 #[test]
 fn the_json_documents_carry_every_unit_and_reason() {
     let mut out = Vec::new();
-    campaign_json(&outcome(), Some("/tmp/state.jsonl"), &mut out).expect("json");
+    campaign_json(
+        &outcome(),
+        CampaignKind::Restart,
+        Some("/tmp/state.jsonl"),
+        &mut out,
+    )
+    .expect("json");
     let value: serde_json::Value = serde_json::from_slice(&out).expect("parse");
     assert_eq!(value["kind"], "restart_campaign");
     assert_eq!(value["state_file"], "/tmp/state.jsonl");

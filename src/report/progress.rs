@@ -182,9 +182,10 @@ impl Progress {
         note(&self.bar, message);
     }
 
-    /// Follows a restart campaign's events until the sender is dropped: hosts finished
-    /// over hosts planned, and what is being restarted where. Waits for a window and
-    /// stops are noted above the bar, even with `--quiet`.
+    /// Follows a campaign's events until the sender is dropped: hosts finished over
+    /// hosts planned, and what is being restarted or rebooted where. Waits for a window and
+    /// stops, and hosts waiting for a FleetLock slot are noted above the bar, even with
+    /// `--quiet`.
     pub fn follow_campaign(
         &self,
         mut events: mpsc::UnboundedReceiver<CampaignEvent>,
@@ -204,6 +205,22 @@ impl Progress {
                         super::sanitize::for_terminal(&host),
                         super::sanitize::for_terminal(&units.join(", "))
                     )),
+                    CampaignEvent::Rebooting { host } => {
+                        bar.set_prefix("rebooting");
+                        bar.set_message(format!(
+                            "{}: rebooting, waiting for it to come back",
+                            super::sanitize::for_terminal(&host)
+                        ))
+                    }
+                    CampaignEvent::WaitingForLock { host, why } => note(
+                        &bar,
+                        &format!(
+                            "{}: the FleetLock server gives no slot yet ({}); asking again \
+                             until the host's timeout (--host-timeout)",
+                            super::sanitize::for_terminal(&host),
+                            super::sanitize::for_terminal(&why)
+                        ),
+                    ),
                     CampaignEvent::HostFinished(_) => {
                         done += 1;
                         bar.set_position(done);

@@ -157,11 +157,12 @@ pub enum FakeTarget {
     Panic,
 }
 
-/// A fake network: one [`FakeTarget`] per host address (the route's target host), and
-/// counts of what the fan-out did with it.
+/// A fake network: [`FakeTarget`]s per host address (the route's target host), one per
+/// connection, in order (a host that reboots is several connections), and counts of what
+/// the fan-out did with them.
 #[derive(Default)]
 pub struct FakeConnector {
-    targets: Mutex<HashMap<String, FakeTarget>>,
+    targets: Mutex<HashMap<String, VecDeque<FakeTarget>>>,
     /// Connection attempts in progress or connected, and the most there ever were.
     busy: AtomicUsize,
     pub most_busy: AtomicUsize,
@@ -171,12 +172,14 @@ pub struct FakeConnector {
 }
 
 impl FakeConnector {
-    /// Sets what connecting to `address` does.
+    /// Sets what the next connection to `address` not yet scripted does.
     pub fn add(&self, address: &str, target: FakeTarget) {
         self.targets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(address.to_string(), target);
+            .entry(address.to_string())
+            .or_default()
+            .push_back(target);
     }
 }
 
@@ -225,7 +228,8 @@ impl Connector for Arc<FakeConnector> {
             .targets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&route.target.host);
+            .get_mut(&route.target.host)
+            .and_then(VecDeque::pop_front);
         match target {
             Some(FakeTarget::Host { delay, host }) => {
                 tokio::time::sleep(delay).await;

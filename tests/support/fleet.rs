@@ -6,6 +6,11 @@
 //! as the fleet's owner: if the test process is killed before `Drop` runs, the fleet's
 //! reaper takes the hosts down. Include it with `#[path = "support/fleet.rs"] mod fleet;`.
 //!
+//! Hosts survive a reboot (the fleet tool's supervisor boots a host again when its nspawn
+//! exits with 133, as `systemd-nspawn@.service` does): [`Fleet::reboot`], [`Fleet::hold`]
+//! and [`Fleet::release`] (a host that never comes back), [`Fleet::reboot_pending`] (a
+//! staged reason for the probe) are for the reboot campaign tests.
+//!
 //! Without root or the tools the fleet needs, [`Fleet::up`] prints `SKIP: reason` and
 //! returns `None`; with `PATCHGAP_FLEET=required` (CI) it panics with the reason instead.
 
@@ -332,7 +337,94 @@ impl Fleet {
     pub fn thaw(&self, host: &str) {
         self.tool_ok(&["thaw", host]);
     }
+
+    /// Stage a reason for a reboot that the probe reports: `/run/reboot-required` and
+    /// `/run/reboot-required.pkgs` (naming `libc6` and `pgtest-reboot`). The next boot of
+    /// the host starts without them (`/run` is a fresh tmpfs).
+    pub fn reboot_pending(&self, host: &str) {
+        self.tool_ok(&["reboot-pending", host]);
+    }
+
+    /// Stage a reboot reason of kind `reason`: `flag` (as [`Fleet::reboot_pending`]) or
+    /// `package` (a real reinstall of dbus, a boot-time package; the probe judges it against
+    /// the machine's boot time, so a host's reboot does not clear it).
+    pub fn reboot_pending_with(&self, host: &str, reason: &str) {
+        self.tool_ok(&["reboot-pending", host, "--reason", reason]);
+    }
+
+    /// Keep a host down after its next exit (a `systemctl reboot` in it): the host that
+    /// never comes back. [`Fleet::release`] boots it again.
+    pub fn hold(&self, host: &str) {
+        self.tool_ok(&["hold", host]);
+    }
+
+    /// End a hold: a host held down boots again (same overlay, keys and ports); returns
+    /// once it is ready (systemd `running`, sshd answering).
+    pub fn release(&self, host: &str) {
+        self.tool_ok(&["release", host]);
+    }
+
+    /// Wait until the hosts are ready (systemd `running`, sshd answering), through a reboot
+    /// in progress; panics when one is down for good or held down, or at the fleet's boot
+    /// timeout.
+    pub fn wait_ready(&self, hosts: &[&str]) {
+        let mut args = vec!["wait-ready"];
+        args.extend_from_slice(hosts);
+        self.tool_ok(&args);
+    }
+
+    /// The host's `/proc/sys/kernel/random/boot_id` (over SSH): it changes on every boot.
+    pub fn boot_id(&self, host: &str) -> String {
+        self.try_boot_id(host)
+            .unwrap_or_else(|| panic!("{host}: cannot read its boot id over SSH"))
+    }
+
+    /// [`Fleet::boot_id`], or `None` when the host does not answer (it is rebooting).
+    pub fn try_boot_id(&self, host: &str) -> Option<String> {
+        let out = self.ssh(host, "cat /proc/sys/kernel/random/boot_id");
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && id.len() == 36).then_some(id)
+    }
+
+    /// Whether the host answers over SSH (strict host-key checking) and runs a command.
+    pub fn is_up(&self, host: &str) -> bool {
+        self.ssh(host, "true").status.success()
+    }
+
+    /// The host's state as `fleet status` says it, without SSH: `running`, `frozen`,
+    /// `rebooting` (between two boots), `held down` or `down`.
+    pub fn state(&self, host: &str) -> String {
+        self.host(host);
+        let status = self.tool_ok(&["status"]);
+        let line = status
+            .lines()
+            .find(|l| l.split('\t').next() == Some(host))
+            .unwrap_or_else(|| panic!("{host} missing from fleet status:\n{status}"));
+        let state = line.rsplit('\t').next().unwrap_or_default();
+        state.split(" pid ").next().unwrap_or_default().to_string()
+    }
+
+    /// Reboot a host (`systemctl reboot` over SSH) and wait until it is back and ready with
+    /// a new boot; returns the new boot id. The SSH session may end with the connection
+    /// dropped: that is the reboot, not a failure.
+    pub fn reboot(&self, host: &str) -> String {
+        let before = self.boot_id(host);
+        self.ssh(host, "systemctl reboot");
+        // `wait-ready` may still find the old boot answering before it stops: look again
+        // (bounded by a count, each wait by the fleet's boot timeout).
+        for _ in 0..REBOOT_LOOKS {
+            self.wait_ready(&[host]);
+            match self.try_boot_id(host) {
+                Some(after) if after != before => return after,
+                _ => std::thread::sleep(Duration::from_millis(500)),
+            }
+        }
+        panic!("{host} still runs boot {before} after asking it to reboot");
+    }
 }
+
+/// How often [`Fleet::reboot`] looks for the new boot before giving up.
+const REBOOT_LOOKS: usize = 120;
 
 /// A `patchgap audit` running in the background (see [`Fleet::start_audit`]).
 pub struct Audit {

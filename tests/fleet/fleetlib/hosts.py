@@ -15,6 +15,7 @@ import uuid
 
 from . import state
 
+FLEET_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "fleet")
 MASKED = ["sys-fs-fuse-connections.mount"]
 
 
@@ -56,17 +57,13 @@ def known():
 
 
 def nspawn_pid(name):
-    """The host's live nspawn process, or None (no pid file, exited, zombie, reused pid)."""
-    try:
-        with open(os.path.join(host_dir(name), "nspawn.pid")) as f:
-            pid = int(f.read().strip())
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmdline = f.read().split(b"\0")
-        with open("/proc/%d/stat" % pid) as f:
-            status = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, ValueError):
+    """The host's live nspawn process, or None (no pid file, exited, zombie, reused pid).
+    The supervisor rewrites the pid file for each boot, so this follows reboots."""
+    pid = live_pid(os.path.join(host_dir(name), "nspawn.pid"))
+    if pid is None:
         return None
-    if status == "Z" or b"systemd-nspawn" not in os.path.basename(cmdline[0]):
+    cmdline = read_cmdline(pid)
+    if not cmdline or b"systemd-nspawn" not in os.path.basename(cmdline[0]):
         return None
     if merged(name).encode() not in cmdline:
         return None
@@ -233,23 +230,129 @@ def ensure_inotify_instances():
                          % (INOTIFY_LIMIT, INOTIFY_INSTANCES, e))
 
 
+# systemd-nspawn's exit status when the host asked for a reboot (`systemctl reboot`): its
+# PID 1 was ended by the kernel with SIGINT. systemd-nspawn@.service boots the host again
+# for it (RestartForceExitStatus=133); so does the supervisor.
+REBOOT_STATUS = 133
+
+
 def boot(name):
-    """Start the host's nspawn in its own session: it outlives this command, not the fleet."""
+    """Start the host's supervisor in its own session: it boots the host, boots it again each
+    time the host reboots, and outlives this command (not the fleet)."""
     hdir = host_dir(name)
-    log = open(os.path.join(hdir, "console.log"), "ab")
-    argv = ["systemd-nspawn", "--quiet", "-D", merged(name), "--register=no", "--keep-unit",
-            "--boot", "--machine=pgfleet-%d" % ssh_port(name), "--hostname=" + name,
-            "--console=read-only"]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True)
-    log.close()
-    with open(os.path.join(hdir, "nspawn.pid"), "w") as f:
-        f.write("%d\n" % proc.pid)
-    # Until the child has exec'd, its cmdline is ours and nspawn_pid() cannot see it.
-    for _ in range(100):
+    argv = [FLEET_TOOL, "supervise", name, state.root()]
+    with open(os.path.join(hdir, "console.log"), "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, env=os.environ.copy())
+    state.replace(os.path.join(hdir, "supervisor.pid"), "%d\n" % proc.pid)
+    # Until the supervisor has started nspawn and nspawn has exec'd, nspawn_pid() cannot
+    # see it.
+    for _ in range(200):
         if nspawn_pid(name) is not None or proc.poll() is not None:
             return
         time.sleep(0.05)
+
+
+def spawn_nspawn(name):
+    """Start one boot of the host (the supervisor's child) and record its pid."""
+    argv = ["systemd-nspawn", "--quiet", "-D", merged(name), "--register=no", "--keep-unit",
+            "--boot", "--machine=pgfleet-%d" % ssh_port(name), "--hostname=" + name,
+            "--console=read-only"]
+    with open(os.path.join(host_dir(name), "console.log"), "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
+    state.replace(os.path.join(host_dir(name), "nspawn.pid"), "%d\n" % proc.pid)
+    return proc
+
+
+def supervise(name):
+    """Boot the host and boot it again whenever it reboots (nspawn exits REBOOT_STATUS), as
+    systemd-nspawn@.service does; any other exit ends the host. A host held down (`hold`)
+    is booted again only once released. SIGTERM (from `down`) powers the host off and ends
+    the supervisor without booting it again."""
+    stopping = False
+    proc = None
+
+    def on_term(_sig, _frame):
+        nonlocal stopping
+        stopping = True
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_term)
+    boots = 0
+    while not stopping and os.path.isdir(host_dir(name)):
+        proc = spawn_nspawn(name)
+        boots += 1
+        if stopping:  # SIGTERM came while nspawn was starting
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait()
+        note(name, "nspawn %d (boot %d) exited with status %d" % (proc.pid, boots, code))
+        if code != REBOOT_STATUS:
+            break
+        if is_held(name):
+            note(name, "held down: not booting again until `fleet release %s`" % name)
+        while is_held(name) and not stopping and os.path.isdir(host_dir(name)):
+            time.sleep(0.2)
+        if not stopping:
+            note(name, "booting again")
+
+
+def note(name, text):
+    """A line of the supervisor's in the host's console log."""
+    try:
+        with open(os.path.join(host_dir(name), "console.log"), "a") as log:
+            log.write("fleet supervise %s: %s\n" % (name, text))
+    except OSError:
+        pass
+
+
+def hold_path(name):
+    return os.path.join(host_dir(name), "hold")
+
+
+def is_held(name):
+    return os.path.exists(hold_path(name))
+
+
+def supervisor_pid(name):
+    """The host's live supervisor, or None (no pid file, exited, zombie, reused pid)."""
+    pid = live_pid(os.path.join(host_dir(name), "supervisor.pid"))
+    if pid is None:
+        return None
+    cmdline = read_cmdline(pid)
+    if b"supervise" not in cmdline:
+        return None
+    at = cmdline.index(b"supervise")
+    if cmdline[at + 1:at + 3] != [name.encode(), state.root().encode()]:
+        return None
+    return pid
+
+
+def is_alive(name):
+    """True while the host runs or its supervisor is about to boot it again (a reboot, or
+    held down): such a host must never be booted a second time."""
+    return nspawn_pid(name) is not None or supervisor_pid(name) is not None
+
+
+def live_pid(pid_file):
+    """The pid in a pid file if that process exists and is no zombie."""
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read().strip())
+        with open("/proc/%d/stat" % pid) as f:
+            status = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    return None if status == "Z" else pid
+
+
+def read_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
 
 
 def console_tail(name, lines=20):
@@ -270,14 +373,23 @@ def port_open(port):
 
 
 def wait_ready(pending, timeout):
-    """Wait until each host's systemd is `running` and its sshd accepts this run's key."""
+    """Wait until each host's systemd is `running` and its sshd accepts this run's key.
+
+    A host that is rebooting (its old boot still `stopping`, or its supervisor about to boot
+    it again) is waited for; one that stopped for good, or is held down, is an error.
+    """
     deadline = time.monotonic() + timeout
     pending = list(pending)
     while pending:
         for name in list(pending):
             if nspawn_pid(name) is None:
-                raise SystemExit("fleet: host %s stopped while booting; console:\n%s"
-                                 % (name, console_tail(name)))
+                if supervisor_pid(name) is None:
+                    raise SystemExit("fleet: host %s stopped while booting; console:\n%s"
+                                     % (name, console_tail(name)))
+                if is_held(name):
+                    raise SystemExit("fleet: host %s is held down: `fleet release %s` boots "
+                                     "it again" % (name, name))
+                continue
             if not port_open(ssh_port(name)):
                 continue
             try:
@@ -288,7 +400,7 @@ def wait_ready(pending, timeout):
             verdict = out.stdout.strip()
             if verdict == "running":
                 pending.remove(name)
-            elif verdict in ("degraded", "maintenance", "stopping", "offline"):
+            elif verdict in ("degraded", "maintenance", "offline"):
                 failed = state.ssh(name, ["systemctl", "--failed", "--no-legend"]).stdout
                 # What the failed units said, so that a rare degraded boot can be diagnosed
                 # from the test log alone.
@@ -298,6 +410,7 @@ def wait_ready(pending, timeout):
                                     + ["-u" + unit for unit in units]).stdout if units else ""
                 raise SystemExit("fleet: host %s booted %s, failed units:\n%s\n%s"
                                  % (name, verdict, failed, journal))
+            # `stopping` (the boot before a reboot), `starting`, or no answer: not yet.
         if pending and time.monotonic() > deadline:
             raise SystemExit(
                 "fleet: hosts %s not running after %d s (raise PATCHGAP_FLEET_BOOT_TIMEOUT "
@@ -316,14 +429,15 @@ def signal_all(name, sig):
 
 
 def stop(names_, grace=15):
-    """Power the hosts off (SIGTERM to nspawn), kill what is left, unmount, forget them."""
+    """Power the hosts off and end their supervisors (SIGTERM: the supervisor passes it to
+    nspawn and does not boot the host again), kill what is left, unmount, forget them."""
     for name in names_:
         signal_all(name, signal.SIGCONT)  # a frozen host cannot shut down
-        pid = nspawn_pid(name)
+        pid = supervisor_pid(name) or nspawn_pid(name)
         if pid:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(nspawn_pid(n) for n in names_):
+    while time.monotonic() < deadline and any(is_alive(n) for n in names_):
         time.sleep(0.2)
     for name in names_:
         kill(name)
@@ -338,8 +452,34 @@ def stop(names_, grace=15):
         state.run(["rm", "-rf", "--one-file-system", host_dir(name)], "remove " + name)
 
 
+def stop_supervisor(name):
+    """End the host's supervisor for good, so that it boots nothing again. It is stopped
+    first: an nspawn it has just started, before recording its pid, is then its child and
+    gets recorded here, so `kill` finds it."""
+    pid = supervisor_pid(name)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGSTOP)
+    for child in children(pid):
+        cmdline = read_cmdline(int(child))
+        if cmdline and b"systemd-nspawn" in os.path.basename(cmdline[0]):
+            state.replace(os.path.join(host_dir(name), "nspawn.pid"), "%s\n" % child)
+        else:  # forked, not yet exec'd: not a host yet
+            try:
+                os.kill(int(child), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(50):
+        if supervisor_pid(name) is None:
+            break
+        time.sleep(0.1)
+
+
 def kill(name):
-    """Stop a host abruptly, as a power cut would: SIGKILL to everything in it."""
+    """Stop a host abruptly, as a power cut would: its supervisor first (a killed host does
+    not come back), then SIGKILL to everything in it."""
+    stop_supervisor(name)
     pid = nspawn_pid(name)
     for _ in range(20):
         pids = container_pids(name)

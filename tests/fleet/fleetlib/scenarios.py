@@ -317,3 +317,27 @@ def thaw(name):
         time.sleep(0.1)
     raise SystemExit("fleet: host %s does not answer on port %d after thawing"
                      % (name, hosts.ssh_port(name)))
+
+
+# What `reboot-pending --reason` stages, as Debian does it. `flag`: the package hooks' flag
+# files in /run (a tmpfs, so the next boot starts without them). `package`: a real reinstall
+# of dbus, one of the probe's boot-time packages (its dpkg file list becomes newer than the
+# boot). The probe judges "newer than the boot" against the kernel's boot time, which is
+# the machine's for every host (and older than the base image, so every host shows its
+# boot-time packages as changed already): a host's reboot does not clear `package`, only
+# `flag`.
+# A kernel reason cannot be staged: the kernel a host runs is the machine's.
+REBOOT_FLAG_PACKAGES = ["libc6", "pgtest-reboot"]
+REBOOT_PACKAGE = "dbus"
+
+
+def reboot_pending(name, reason):
+    """Stage a reason for a reboot on a host (see REBOOT_FLAG_PACKAGES)."""
+    if reason == "flag":
+        return checked(name, ["sh", "-c", "printf '%s\\n' \"$@\" > /run/reboot-required.pkgs && "
+                              "echo '*** System restart required ***' > /run/reboot-required",
+                              "reboot-pending"] + REBOOT_FLAG_PACKAGES, "reboot-pending flag")
+    if reason == "package":
+        return reinstall(name, REBOOT_PACKAGE)
+    raise SystemExit("fleet: unknown reboot reason %r: use flag or package (a kernel reason "
+                     "cannot be staged: hosts run the machine's kernel)" % reason)

@@ -114,7 +114,10 @@ def write_client_files(names):
 
 
 def replace(target, text):
-    tmp = target + ".tmp"
+    """Write a file whole or not at all. The temporary name is this process's own: `status`
+    run by two tests at once rewrites the same `pidns` files, and with one shared name a
+    writer's rename finds the file already renamed away by the other."""
+    tmp = "%s.tmp-%d" % (target, os.getpid())
     with open(tmp, "w") as f:
         f.write(text)
     os.rename(tmp, target)
