@@ -408,8 +408,11 @@ def wait_ready(pending, timeout):
                          for line in failed.splitlines() if line.split()]
                 journal = state.ssh(name, ["journalctl", "-b", "--no-pager", "-n", "40"]
                                     + ["-u" + unit for unit in units]).stdout if units else ""
-                raise SystemExit("fleet: host %s booted %s, failed units:\n%s\n%s"
-                                 % (name, verdict, failed, journal))
+                # The journal may hold nothing of a unit that failed early in the boot:
+                # the console shows systemd's own lines.
+                raise SystemExit("fleet: host %s booted %s, failed units:\n%s\n%s\n"
+                                 "console:\n%s" % (name, verdict, failed, journal,
+                                                    console_tail(name, 40)))
             # `stopping` (the boot before a reboot), `starting`, or no answer: not yet.
         if pending and time.monotonic() > deadline:
             raise SystemExit(
