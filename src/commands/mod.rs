@@ -3,7 +3,9 @@
 //! or the error, into the exit status.
 
 pub mod audit;
+pub mod completions;
 pub mod diff;
+pub mod man;
 pub mod merge;
 mod outputs;
 pub mod report;
@@ -54,5 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Report(args) => report::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Restart(args) => restart::run(&args),
+        Command::Man(args) => man::run(&args),
+        Command::Completions(args) => completions::run(&args),
     }
 }
