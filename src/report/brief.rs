@@ -31,7 +31,7 @@ impl Render for Brief {
         let named = summary.total > 1;
         for host in &summary.hosts {
             let prefix = if named {
-                format!("patchgap: {}: ", for_terminal(&host.host))
+                format!("patchgap: {}: ", one_line(&host.host))
             } else {
                 "patchgap: ".to_string()
             };
@@ -41,7 +41,7 @@ impl Render for Brief {
             writeln!(
                 out,
                 "patchgap: {}: not audited: {}",
-                for_terminal(&failed.host),
+                one_line(&failed.host),
                 failure_label(failed.failure)
             )?;
         }
@@ -49,10 +49,19 @@ impl Render for Brief {
     }
 }
 
+/// Host-supplied text on one line: made safe for a terminal, and the line breaks and tabs
+/// the terminal sanitiser keeps (for table cells) turned into spaces.
+fn one_line(text: &str) -> String {
+    for_terminal(text)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// Names of `actions`, sanitised, space-separated.
 fn names<'a>(actions: impl Iterator<Item = &'a PendingAction>) -> String {
     actions
-        .map(|a| for_terminal(&a.name).into_owned())
+        .map(|a| one_line(&a.name))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -105,10 +114,7 @@ fn host_lines(host: &HostSummary, prefix: &str, out: &mut dyn Write) -> io::Resu
         }
     }
     if let RebootVerdict::Needed { reasons } = &host.reboot {
-        let reasons: Vec<String> = reasons
-            .iter()
-            .map(|r| for_terminal(r).into_owned())
-            .collect();
+        let reasons: Vec<String> = reasons.iter().map(|r| one_line(r)).collect();
         writeln!(out, "{prefix}reboot needed: {}", reasons.join("; "))?;
     }
     if host.actions.is_empty() && !matches!(host.reboot, RebootVerdict::Needed { .. }) {
@@ -167,5 +173,9 @@ mod tests {
             "{text:?}"
         );
         assert!(text.lines().all(|l| l.starts_with("patchgap: ")), "{text}");
+        assert!(
+            text.contains("patchgap: +gone"),
+            "a failed host has its line: {text}"
+        );
     }
 }
