@@ -9,7 +9,7 @@ use crate::report::LimitSpec;
 /// Find the processes still running code that an upgrade replaced, and the hosts that
 /// wait for a reboot: on this machine, or on every host of an inventory over SSH.
 #[derive(Debug, Parser)]
-#[command(name = "patchgap", version, about, long_about = None)]
+#[command(name = "patchgap", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -22,22 +22,129 @@ pub struct Cli {
 )]
 pub enum Command {
     /// Audit this machine (no inventory) or every host of an inventory (`-i`).
+    #[command(after_help = AUDIT_EXAMPLES)]
     Audit(AuditArgs),
     /// Merge the reports of a sharded audit (`audit --shard K/N`) into one fleet report.
+    #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
     /// Render a saved JSON report (a fleet report or one probe report) in any format,
     /// touching no host.
+    #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Compare two saved JSON reports (fleet or local): what was fixed, what is new, what
     /// is still pending, per host. Exits 1 when something new appeared.
+    #[command(after_help = DIFF_EXAMPLES)]
     Diff(DiffArgs),
     /// Restart exactly the stale services, a batch of hosts at a time, and verify each
     /// restart by probing again (this machine without `-i`).
+    #[command(after_help = RESTART_EXAMPLES)]
     Restart(RestartArgs),
     /// Reboot the hosts whose audit asks for a reboot, a few at a time under a lock (the
     /// controller's, or a FleetLock server's), and prove each came back new: a new boot,
     /// the expected kernel, no stale process, the system running.
+    #[command(after_help = REBOOT_EXAMPLES)]
     Reboot(RebootArgs),
+    /// Write the manual pages, generated from these definitions: `patchgap.1` and one
+    /// `patchgap-COMMAND.1` per subcommand.
+    #[command(after_help = MAN_EXAMPLES)]
+    Man(ManArgs),
+    /// Print the shell completion script for bash, zsh or fish (or elvish, powershell).
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+}
+
+// The examples that end each `--help` and each manual page (EXAMPLES section): every
+// subcommand has some, which tests/cli_usage.rs checks by walking the command tree.
+const EXAMPLES: &str = "Examples:
+  # Audit this machine (as root for a complete view)
+  sudo patchgap audit
+  # Audit every host of an Ansible inventory
+  patchgap audit -i inventory.yaml
+  # Read the manual page of a subcommand
+  man patchgap-audit";
+
+const AUDIT_EXAMPLES: &str = "Examples:
+  # This machine, as a table
+  sudo patchgap audit
+  # What the APT hook prints: the services to restart
+  sudo patchgap audit --format brief
+  # node_exporter's textfile and a JSON report, written atomically
+  sudo patchgap audit -o openmetrics:/var/lib/patchgap/patchgap.prom -o json:/var/lib/patchgap/report.json
+  # Some hosts of an inventory, JSON report to a file
+  patchgap audit -i inventory.yaml --limit 'web*:!web03' -o fleet.json
+  # Verify packaged files against dpkg's checksums too
+  sudo patchgap audit --integrity --integrity-packages 'libssl*'";
+
+const MERGE_EXAMPLES: &str = "Examples:
+  # On each of three runners
+  patchgap audit -i inventory.yaml --shard 2/3 -o shard-2.json
+  # Once, after: the report one unsharded run would have written
+  patchgap merge shard-1.json shard-2.json shard-3.json -o fleet.json";
+
+const REPORT_EXAMPLES: &str = "Examples:
+  # A saved report as tables
+  patchgap report fleet.json
+  # As an HTML page and a CSV file
+  patchgap report fleet.json -o fleet.html -o csv:fleet.csv
+  # Judged by a policy
+  patchgap report fleet.json --policy policy.yaml";
+
+const DIFF_EXAMPLES: &str = "Examples:
+  # What changed between yesterday's audit and today's
+  patchgap diff yesterday.json today.json
+  # As JUnit XML for a CI job
+  patchgap diff yesterday.json today.json --format junit -o diff.xml";
+
+const RESTART_EXAMPLES: &str = "Examples:
+  # Show what would be restarted on this machine
+  sudo patchgap restart --plan
+  # One canary host, then 10% of the hosts at a time, checking nginx answers
+  patchgap restart -i inventory.yaml --canary 1 --serial 10% --health-url http://127.0.0.1/
+  # Continue an interrupted campaign
+  patchgap restart -i inventory.yaml --resume patchgap-restart-20250101T020000.jsonl";
+
+const REBOOT_EXAMPLES: &str = "Examples:
+  # Which hosts need a reboot, and why (changes nothing)
+  patchgap reboot -i inventory.yaml --plan
+  # One host at a time, draining it first, allowing 15 minutes to come back
+  patchgap reboot -i inventory.yaml --pre-cmd 'systemctl stop haproxy' --reboot-timeout 900
+  # Share the reboot slots with CoreOS/Flatcar hosts through a FleetLock server
+  patchgap reboot -i inventory.yaml --fleetlock https://fleetlock.example.net --fleetlock-group web
+  # Continue after the controller was interrupted: a host already rebooted is only verified
+  patchgap reboot -i inventory.yaml --resume patchgap-reboot-20250101T020000.jsonl";
+
+const MAN_EXAMPLES: &str = "Examples:
+  # Every page into a directory
+  patchgap man --dir /tmp/man && man -l /tmp/man/patchgap-audit.1
+  # One page on stdout
+  patchgap man audit | man -l -";
+
+const COMPLETIONS_EXAMPLES: &str = "Examples:
+  # bash, for the current user
+  patchgap completions bash > ~/.local/share/bash-completion/completions/patchgap
+  # zsh (a directory on $fpath)
+  patchgap completions zsh > ~/.zfunc/_patchgap
+  # fish
+  patchgap completions fish > ~/.config/fish/completions/patchgap.fish";
+
+/// `patchgap man`: where the manual pages go.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page into DIR (created if missing) instead of one page on stdout.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub dir: Option<PathBuf>,
+
+    /// The subcommand whose page goes to stdout (default: the `patchgap` page).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+/// `patchgap completions`: which shell's script.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,6 +167,9 @@ pub enum Format {
     Nagios,
     /// Gauges for node_exporter's textfile collector (Prometheus text format).
     Openmetrics,
+    /// A few lines to read after `apt upgrade`: the services to restart and the command
+    /// that does it (what the APT hook prints).
+    Brief,
 }
 
 /// Where the report goes and in which formats; the same for `audit` and `report`.

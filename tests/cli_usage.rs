@@ -140,3 +140,180 @@ fn a_low_open_files_limit_lowers_forks_instead_of_failing_hosts() {
     }
     assert!(!stdout.contains("Too many open files"), "{stdout}");
 }
+
+/// Every command as typed after `patchgap` (`[]` is `patchgap` itself), from the clap
+/// definitions: a subcommand added later is covered without touching these tests.
+fn command_paths() -> Vec<Vec<String>> {
+    use clap::CommandFactory as _;
+    fn walk(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(path.clone());
+        for sub in cmd.get_subcommands() {
+            if sub.is_hide_set() || sub.get_name() == "help" {
+                continue;
+            }
+            let mut next = path.clone();
+            next.push(sub.get_name().to_string());
+            walk(sub, next, out);
+        }
+    }
+    let mut paths = Vec::new();
+    walk(&patchgap::cli::Cli::command(), Vec::new(), &mut paths);
+    assert!(paths.len() > 5, "the walk found the subcommands: {paths:?}");
+    paths
+}
+
+fn patchgap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_patchgap"))
+        .args(args)
+        .output()
+        .expect("run patchgap")
+}
+
+#[test]
+fn every_help_ends_with_examples() {
+    for path in command_paths() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = patchgap(&args);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {help}");
+        let (_, examples) = help.split_once("\nExamples:\n").unwrap_or_else(|| {
+            panic!(
+                "`patchgap {}` has no Examples section:\n{help}",
+                path.join(" ")
+            )
+        });
+        let lines: Vec<&str> = examples.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            lines.iter().all(|l| l.starts_with("  ")),
+            "the examples end the help of {path:?}: {examples}"
+        );
+        assert!(
+            lines.iter().any(|l| l.trim_start().starts_with("patchgap")
+                || l.trim_start().starts_with("sudo patchgap")),
+            "an example runs patchgap for {path:?}: {examples}"
+        );
+    }
+}
+
+#[test]
+fn every_command_has_a_manual_page_that_man_renders_without_warnings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = patchgap(&["man", "--dir", &dir.path().display().to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut written: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    let mut expected: Vec<String> = command_paths()
+        .iter()
+        .map(|path| {
+            let mut name = vec!["patchgap".to_string()];
+            name.extend(path.iter().cloned());
+            format!("{}.1", name.join("-"))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(written, expected);
+    for page in &written {
+        let file = dir.path().join(page);
+        // man-db's `man -l` through groff with every warning on (-ww): a warning means a
+        // page that renders wrong.
+        let rendered = Command::new("man")
+            .arg("--warnings")
+            .arg("-l")
+            .arg(&file)
+            .env("MANWIDTH", "80")
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .expect("run man (apt-get install man-db groff-base)");
+        let stderr = String::from_utf8_lossy(&rendered.stderr);
+        let text = String::from_utf8_lossy(&rendered.stdout);
+        assert!(rendered.status.success(), "{page}: {stderr}");
+        assert!(stderr.trim().is_empty(), "{page}: man warns:\n{stderr}");
+        for section in ["NAME", "SYNOPSIS", "EXAMPLES"] {
+            assert!(text.contains(section), "{page} has no {section}:\n{text}");
+        }
+    }
+    let one = patchgap(&["man", "audit"]);
+    assert_eq!(
+        one.stdout,
+        std::fs::read(dir.path().join("patchgap-audit.1")).expect("page"),
+        "`patchgap man audit` prints the same page"
+    );
+    let unknown = patchgap(&["man", "nosuch"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+/// Runs `shell args...` and panics with its output unless it succeeds.
+fn shell_accepts(shell: &str, args: &[&str]) -> String {
+    let out = Command::new(shell)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {shell} (installed by .ci/run): {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "{shell} {args:?} failed ({}): {stderr}",
+        out.status
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn bash_zsh_and_fish_accept_the_completion_scripts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |shell: &str, name: &str| {
+        let out = patchgap(&["completions", shell]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = dir.path().join(name);
+        std::fs::write(&path, &out.stdout).expect("write the script");
+        path.display().to_string()
+    };
+    let bash = write("bash", "patchgap");
+    shell_accepts("bash", &["-n", &bash]);
+    let registered = shell_accepts(
+        "bash",
+        &["-c", &format!("source {bash} && complete -p patchgap")],
+    );
+    assert!(registered.contains("patchgap"), "{registered}");
+
+    let zsh = write("zsh", "_patchgap");
+    shell_accepts("zsh", &["-n", &zsh]);
+    let dir_arg = dir.path().display().to_string();
+    let loaded = shell_accepts(
+        "zsh",
+        &[
+            "-f",
+            "-c",
+            &format!(
+                "fpath=({dir_arg} $fpath); autoload -Uz compinit && compinit -u -d {dir_arg}/zcompdump \
+                 && autoload -Uz +X _patchgap && whence -w _patchgap"
+            ),
+        ],
+    );
+    assert!(loaded.contains("_patchgap: function"), "{loaded}");
+
+    let fish = write("fish", "patchgap.fish");
+    shell_accepts("fish", &["--no-execute", &fish]);
+    let subcommands = shell_accepts(
+        "fish",
+        &["-c", &format!("source {fish}; complete -C 'patchgap '")],
+    );
+    for path in command_paths().iter().filter(|p| p.len() == 1) {
+        assert!(
+            subcommands.contains(&path[0]),
+            "{} in {subcommands}",
+            path[0]
+        );
+    }
+}

@@ -4,7 +4,9 @@
 
 pub mod audit;
 mod campaign;
+pub mod completions;
 pub mod diff;
+pub mod man;
 pub mod merge;
 mod outputs;
 pub mod reboot;
@@ -57,5 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Diff(args) => diff::run(&args),
         Command::Restart(args) => restart::run(&args),
         Command::Reboot(args) => reboot::run(&args),
+        Command::Man(args) => man::run(&args),
+        Command::Completions(args) => completions::run(&args),
     }
 }

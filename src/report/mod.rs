@@ -1,6 +1,6 @@
 //! Everything patchgap shows or writes: the fleet document, the figures aggregated from it,
 //! one renderer per format behind [`Render`] (table, JSON, CSV, HTML, JUnit,
-//! Nagios, OpenMetrics), the outputs of a run (`-o`, [`write_outputs`]), the sinks the bytes go to
+//! Nagios, OpenMetrics, brief), the outputs of a run (`-o`, [`write_outputs`]), the sinks the bytes go to
 //! (stdout, or a file replaced atomically), the sanitiser every host-supplied string passes
 //! before a terminal, and the progress bar fed by the fleet's events. Only this module (and
 //! `main`, for the final error) prints.
@@ -9,6 +9,7 @@ mod actions;
 mod aggregate;
 pub mod atomic;
 mod baseline_table;
+mod brief;
 mod campaign;
 mod csv;
 mod diff_csv;
@@ -49,6 +50,7 @@ pub use aggregate::{
     FailedHost, FleetSummary, HostState, HostSummary, PackageSpread, failure_label, host_verdict,
     summarize, verdict,
 };
+pub use brief::Brief;
 pub use campaign::{
     CAMPAIGN_FORMAT_VERSION, campaign_json, campaign_table, manual_reason, plan_json, plan_table,
     stop_text,

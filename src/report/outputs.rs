@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum as _;
 use patchgap_probe::Report;
 
+use super::brief::Brief;
 use super::csv::Csv;
 use super::diff_csv::diff_csv;
 use super::diff_html::diff_html;
@@ -231,6 +232,7 @@ fn renderer(
             thresholds: options.thresholds,
         }),
         Format::Openmetrics => Box::new(OpenMetrics),
+        Format::Brief => Box::new(Brief),
     }
 }
 
@@ -243,7 +245,8 @@ fn write_diff(
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     match format {
-        Format::Table => {
+        // A comparison has no brief form of its own: its table is already the summary.
+        Format::Table | Format::Brief => {
             let width = if *target == Target::Stdout {
                 stdout_width()
             } else {
