@@ -1,5 +1,5 @@
 //! The Debian package on real bookworm hosts (the test fleet): built once by
-//! `.ci/build-deb` (the release build, reused when it is up to date), installed with apt,
+//! `.ci/build-deb` (from the development build `cargo test` made), installed with apt,
 //! then each `#[test]` on a host of its own: an audit that finds a stale service; the APT
 //! hook naming the service after an upgrade and never failing one (binary missing, hung,
 //! bad config); the timer's service writing the textfile and the JSON report under its
@@ -27,8 +27,9 @@ fn fleet() -> Option<&'static Fleet> {
     Fleet::shared("package", HOSTS)
 }
 
-/// The package, built once per test binary by `.ci/build-deb`, or the one `PATCHGAP_DEB`
-/// names (built beforehand, e.g. by a CI step).
+/// The package, built once per test binary by `.ci/build-deb` from the development build
+/// that `cargo test` made (the release package differs only in the binary's
+/// optimisation), or the one `PATCHGAP_DEB` names (built beforehand, e.g. a release one).
 fn deb() -> &'static Path {
     static DEB: OnceLock<PathBuf> = OnceLock::new();
     DEB.get_or_init(|| {
@@ -41,6 +42,7 @@ fn deb() -> &'static Path {
         let out = Command::new(&script)
             // The package must embed the probes, whatever a developer's shell says.
             .env_remove("PATCHGAP_SKIP_PROBES")
+            .env("PATCHGAP_DEB_PROFILE", "dev")
             .output()
             .expect("run .ci/build-deb");
         let stdout = String::from_utf8_lossy(&out.stdout);
