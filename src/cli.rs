@@ -281,9 +281,10 @@ pub struct AuditArgs {
 pub struct NotifyArgs {
     /// Notify when the run ends; repeatable: `https://HOOK` (JSON POST),
     /// `slack+https://HOOK` (Slack/Mattermost text), `syslog:[SOCKET]` (RFC 5424, default
-    /// /dev/log), `smtp[s]://[USER@]HOST[:PORT]?from=A&to=B[&html=inline|attach]` (password
-    /// from $PATCHGAP_SMTP_PASSWORD, `&password_env=VAR` or `&password_file=FILE`). A failed
-    /// notification is a warning; it never changes the exit status.
+    /// /dev/log), `smtp://USER@HOST:PORT?from=A&to=B` (STARTTLS; `smtps://` for TLS; the
+    /// password from $PATCHGAP_SMTP_PASSWORD, `&password_env=VAR` or `&password_file=FILE`;
+    /// `&html=inline` or `&html=attach`). A failed notification is a warning; it never
+    /// changes the exit status (docs/notifications.md).
     #[arg(long = "notify", value_name = "URL")]
     pub notify: Vec<String>,
 
