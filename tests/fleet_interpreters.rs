@@ -5,12 +5,14 @@
 //! package and both versions, the process attributed to its unit, `patchgap restart`
 //! must restart that unit, and the probe run again must find it clean.
 
+#[path = "support/campaign.rs"]
+mod campaign;
 #[path = "support/fleet.rs"]
 mod fleet;
 #[path = "support/probe.rs"]
 mod probe;
 
-use std::process::{Command, Stdio};
+use campaign::{Files, finish, path, report_host};
 use std::time::{Duration, Instant};
 
 use fleet::Fleet;
@@ -98,31 +100,20 @@ fn a_python_service_upgraded_under_it_is_found_restarted_and_clean() {
     assert!(stale.scan.interpreters_checked >= 1, "{:?}", stale.scan);
 
     let before = fleet.ssh_ok(host, "systemctl show -p InvocationID --value pgtest-pyd");
-    let inventory = fleet.write_inventory("interpreters.yml", &[(host, &[])]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(env!("CARGO_BIN_EXE_patchgap"))
-        .args(["restart", "--yes", "--quiet", "--format", "json"])
-        .args(["--ssh-config", "none", "--restart-timeout", "30"])
-        .arg("-i")
-        .arg(&inventory)
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .arg("--private-key")
-        .arg(fleet.key())
-        .arg("--state")
-        .arg(dir.path().join("state.jsonl"))
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run patchgap restart");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "restart printed no report ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert_eq!(out.status.code(), Some(0), "{report:#}");
-    let units = &report["campaign"]["hosts"][0]["units"];
+    // `patchgap restart` as a user runs it, on an inventory of this host alone.
+    let files = Files::new(fleet, &[host]);
+    let state = files.state();
+    let child = campaign::command(
+        fleet,
+        &files,
+        &["restart", "--yes", "--restart-timeout", "30"],
+        &["--state", path(&state)],
+    )
+    .spawn()
+    .expect("run patchgap restart");
+    let (code, report) = finish(&files, child);
+    assert_eq!(code, Some(0), "{report:#}");
+    let units = &report_host(&report, host)["units"];
     let status = units
         .as_array()
         .and_then(|u| u.iter().find(|u| u["unit"] == UNIT))

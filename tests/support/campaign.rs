@@ -3,6 +3,9 @@
 //! runs it (stdin not a terminal, no agent, the fleet's keys), and reading back its
 //! journal and report.
 
+// Each test binary includes this file and uses only part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
