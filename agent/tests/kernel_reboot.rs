@@ -199,11 +199,15 @@ fn unreadable_release_is_unknown() {
     );
 }
 
+/// A docker container without a readable `/proc/1/stat`: the kernel and microcode are
+/// the machine's, the flag file of its own packages still counts, and the package
+/// changes cannot be judged without the container's start.
 #[test]
-fn container_defers_to_the_host() {
+fn container_defers_the_kernel_to_the_machine() {
     let host = Host::new();
     host.running("6.18.44-fc", "x")
         .kernel(NEW, "6.1.115-1", Image::Bzimage)
+        .package("libc6", "2.36-9+deb12u9", &["/lib/libc.so.6"], 600)
         .file("/.dockerenv", "")
         .file("/run/reboot-required", "")
         .cpus("GenuineIntel", (6, 0x8f, 8), 0x2b00_0603, 2, false)
@@ -219,11 +223,154 @@ fn container_defers_to_the_host() {
     );
     assert!(k.reason.contains("belongs to the host"), "{}", k.reason);
     assert_eq!(m.status, MicrocodeStatus::Skipped);
-    assert!(r.container && !r.needed && r.reasons.is_empty());
+    assert!(r.container && r.needed);
+    assert_eq!(kinds(&r), [ReasonKind::FlagFile]);
+    assert_eq!(
+        r.booted_at, None,
+        "the machine's boot is not the container's"
+    );
+    assert!(r.upgraded_since_boot.is_empty());
+    let remark = r.remark.as_deref().unwrap_or_default();
+    assert!(
+        remark.starts_with("a container whose start time is unknown: failed to read /proc/1/stat"),
+        "{remark}"
+    );
+    assert_eq!(r.verdict(), "reboot needed: /run/reboot-required set");
+}
+
+fn kinds(r: &RebootReport) -> Vec<ReasonKind> {
+    r.reasons.iter().map(|x| x.kind).collect()
+}
+
+/// Seconds after the machine's boot at which the fixture containers' PID 1 started.
+const CONTAINER_START: i64 = 10_000;
+
+/// A container started half a second into [`CONTAINER_START`].
+fn container() -> Host {
+    let host = Host::new();
+    host.running(NEW, "6.1.115-1")
+        .kernel(NEW, "6.1.115-1", Image::Bzimage)
+        .container_started(CONTAINER_START.unsigned_abs() * 100 + 50);
+    host
+}
+
+/// Issue 14: libc6 and systemd upgraded after the machine booted but before the container
+/// was restarted are applied already; the machine's boot is no measure for a container.
+#[test]
+fn container_started_after_the_upgrade_needs_no_restart() {
+    let host = container();
+    host.package("libc6", "2.36-9+deb12u9", &["/lib/libc.so.6"], 600)
+        .package("systemd", "252.31-1", &["/lib/systemd/systemd"], 9_000)
+        // btime truncates the machine's boot (up to 0.99 s) and the start ticks add 0.5 s:
+        // PID 1 may have started as late as 0.49 s into second CONTAINER_START + 1, and
+        // a package unpacked in that second may be older than the container.
+        .package(
+            "dbus",
+            "1.14.10-1",
+            &["/usr/bin/dbus-daemon"],
+            CONTAINER_START + 1,
+        );
+    let (_, _, r) = audit(&host.roots);
+    assert!(r.container);
+    assert_eq!(r.booted_at, Some(BOOTED_AT + CONTAINER_START + 1));
+    assert!(
+        r.upgraded_since_boot.is_empty(),
+        "{:?}",
+        r.upgraded_since_boot
+    );
+    assert!(!r.needed, "{:?}", r.reasons);
     assert_eq!(
         r.verdict(),
-        "no reboot: the kernel belongs to the container host"
+        "no reboot needed (a container: its kernel and microcode are the machine's)"
     );
+}
+
+#[test]
+fn container_upgrade_after_its_start_asks_for_a_restart() {
+    let host = container();
+    host.package("libc6", "2.36-9+deb12u9", &["/lib/libc.so.6"], 600)
+        .package(
+            "systemd",
+            "252.31-1",
+            &["/lib/systemd/systemd"],
+            CONTAINER_START + 60,
+        );
+    let (_, _, r) = audit(&host.roots);
+    assert!(r.needed);
+    assert_eq!(kinds(&r), [ReasonKind::Packages]);
+    assert_eq!(r.reasons[0].packages, ["systemd"]);
+    assert_eq!(
+        r.verdict(),
+        "reboot needed: upgraded after the container started: systemd"
+    );
+}
+
+#[test]
+fn container_flag_file_asks_for_a_restart() {
+    let host = container();
+    host.file("/run/reboot-required", "*** System restart required ***\n")
+        .file("/run/reboot-required.pkgs", "libc6\n");
+    let (_, _, r) = audit(&host.roots);
+    assert!(r.needed);
+    assert_eq!(kinds(&r), [ReasonKind::FlagFile]);
+    assert_eq!(r.reasons[0].packages, ["libc6"]);
+    assert_eq!(
+        r.verdict(),
+        "reboot needed: /run/reboot-required set by libc6"
+    );
+}
+
+/// A newer kernel that GRUB boots next, new microcode for the CPU and firmware, all
+/// installed after the container started: the machine loads them, a restart of the
+/// container applies none of them.
+#[test]
+fn container_kernel_and_microcode_pending_are_no_reason() {
+    let host = container();
+    host.kernel(OLD, "6.1.106-3", Image::Bzimage)
+        .kernel_changed(
+            "6.1.0-28-amd64",
+            "6.1.119-1",
+            Image::Bzimage,
+            CONTAINER_START + 60,
+        )
+        .grub(&["6.1.0-28-amd64", NEW, OLD], "saved_entry=0")
+        .package(
+            "intel-microcode",
+            "3.20241112.1",
+            &["/lib/firmware/intel-ucode/06-8f-08"],
+            CONTAINER_START + 60,
+        )
+        .package(
+            "firmware-linux-nonfree",
+            "20230210-5",
+            &["/lib/firmware/x.bin"],
+            CONTAINER_START + 60,
+        )
+        .cpus("GenuineIntel", (6, 0x8f, 8), 0x2b00_0603, 2, false)
+        .file(
+            "/lib/firmware/intel-ucode/06-8f-08",
+            intel_update(0x2b00_0620, 0x806f8, 0xff),
+        );
+    let (k, m, r) = audit(&host.roots);
+    assert_eq!(
+        k.boot_default.as_ref().map(|d| d.release.as_str()),
+        Some("6.1.0-28-amd64")
+    );
+    assert_eq!(m.status, MicrocodeStatus::Skipped);
+    let listed: Vec<&str> = r
+        .upgraded_since_boot
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "firmware-linux-nonfree",
+            "intel-microcode",
+            "linux-image-6.1.0-28-amd64"
+        ]
+    );
+    assert!(!r.needed, "{:?}", r.reasons);
 }
 
 #[test]
@@ -352,7 +499,7 @@ fn this_machine_gives_a_consistent_verdict() {
     if k.container.is_some() {
         assert_eq!(k.status, KernelStatus::NotPackaged);
         assert_eq!(m.status, MicrocodeStatus::Skipped);
-        assert!(!r.needed);
+        assert!(r.container && r.remark.is_some(), "{r:?}");
     }
     let kernel_reason = r.reasons.iter().any(|x| x.kind == ReasonKind::Kernel);
     let kernel_pending = matches!(

@@ -109,25 +109,14 @@ pub struct RebootPlan {
     pub container: bool,
 }
 
-/// Why the host needs a reboot, by its probe report (empty: it needs none). The probe's
-/// reasons; and in a container, where the probe asks for no reboot (the kernel is its
-/// host's), `/run/reboot-required` written by the container's own packages: restarting
-/// the container does apply those.
+/// Why the host needs a reboot, by its probe report (empty: it needs none): the probe's
+/// reasons, and nothing else. In a container the probe already judges what a restart of
+/// the container settles (its own packages and `/run/reboot-required`, not the kernel).
 pub fn reboot_reasons(report: &Report) -> Vec<String> {
     let reboot = &report.reboot;
     let mut reasons: Vec<String> = reboot.reasons.iter().map(|r| r.message.clone()).collect();
     if reasons.is_empty() && reboot.needed {
         reasons.push("the probe asks for a reboot".into());
-    }
-    if reboot.container && reboot.flag_file {
-        let by = match reboot.flag_packages.as_slice() {
-            [] => String::new(),
-            packages => format!(" by {}", packages.join(", ")),
-        };
-        reasons.push(format!(
-            "/run/reboot-required is set{by} (a container: its reboot applies its own \
-             packages, not a kernel)"
-        ));
     }
     reasons
 }

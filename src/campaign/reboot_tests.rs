@@ -405,19 +405,56 @@ fn the_plan_reboots_the_hosts_that_need_it_or_all_with_the_reasons() {
     );
 }
 
-#[test]
-fn in_a_container_the_reboot_flag_of_its_own_packages_asks_for_a_reboot() {
+/// The report of a systemd-nspawn container, by the probe's own collectors on a fixture
+/// root: its PID 1 started 1000 s after the machine booted, with `files` in it.
+fn container_report(files: &[(&str, &str)]) -> patchgap_probe::Report {
+    use patchgap_probe::{Roots, kernel, microcode, reboot};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let roots = Roots::fixture(dir.path());
+    let pid1 = "1 (systemd) S 0 1 1 0 -1 4194560 900 0 0 0 5 3 0 0 20 0 1 0 100000 1 1 1\n";
+    let base = [
+        ("/run/systemd/container", "systemd-nspawn\n"),
+        ("/proc/stat", "cpu  1 2 3\nbtime 1790000000\n"),
+        ("/proc/1/stat", pid1),
+        ("/var/lib/dpkg/status", ""),
+    ];
+    for (path, body) in base.iter().chain(files) {
+        let at = roots.fs_path(path);
+        std::fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
+        std::fs::write(at, body).expect("write");
+    }
     let mut report = clean("c1");
-    report.reboot.container = true;
-    assert!(reboot_reasons(&report).is_empty(), "nothing staged");
-    report.reboot.flag_file = true;
-    report.reboot.flag_packages = vec!["libc6".into()];
-    let reasons = reboot_reasons(&report);
-    assert_eq!(reasons.len(), 1);
-    assert!(
-        reasons[0].starts_with("/run/reboot-required is set by libc6 (a container"),
-        "{reasons:?}"
+    report.kernel = kernel::collect(&roots);
+    report.microcode = microcode::collect(&roots);
+    report.reboot = reboot::collect(&roots, &report.kernel, &report.microcode);
+    report
+}
+
+/// Issue 14: the probe alone judges a container's reboot (its restart); the plan takes
+/// its reasons as they are and adds none of its own.
+#[test]
+fn a_container_is_rebooted_for_the_probes_reasons_only() {
+    let restarted = container_report(&[]);
+    assert!(restarted.reboot.container);
+    assert!(reboot_reasons(&restarted).is_empty(), "nothing staged");
+    let flagged = container_report(&[
+        ("/run/reboot-required", "*** System restart required ***\n"),
+        ("/run/reboot-required.pkgs", "libc6\n"),
+    ]);
+    assert_eq!(
+        reboot_reasons(&flagged),
+        ["/run/reboot-required set by libc6"]
     );
+    let inputs = [HostInput {
+        host: "c1",
+        never: &[],
+        report: &flagged,
+    }];
+    let serial: Serial = "1".parse().expect("serial");
+    let plan = CampaignPlan::reboot(&inputs, Vec::new(), false, &serial, 0);
+    let c1 = plan.hosts[0].reboot.as_ref().expect("c1 is rebooted");
+    assert!(c1.container);
+    assert_eq!(c1.reasons, ["/run/reboot-required set by libc6"]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,9 +1,16 @@
 //! Gathers the reboot reasons from the kernel and microcode parts, the flag files and
 //! the dpkg database.
+//!
+//! Inside a container the "reboot" is the container's restart: it runs its own userland
+//! again (libc, systemd, dbus) but neither loads a kernel nor microcode, which are the
+//! machine's. So there the boot that package changes are judged against is the start of
+//! the container's PID 1, not the machine's `btime`, and the kernel, microcode and
+//! firmware never count as reasons.
 
 use std::fs;
 
 use crate::dpkg::Database;
+use crate::procfs::stat;
 use crate::report::{
     KernelReport, KernelStatus, MicrocodeReport, MicrocodeStatus, ReasonKind, RebootReason,
     RebootReport, UpgradedPackage,
@@ -28,6 +35,31 @@ fn is_boot_package(name: &str) -> bool {
         || name.starts_with("firmware-linux")
 }
 
+/// Boot-time packages that the machine loads, not a container: kernels, firmware and
+/// microcode. A container's restart does not apply them.
+fn is_machine_package(name: &str) -> bool {
+    matches!(
+        name,
+        "linux-firmware" | "intel-microcode" | "amd64-microcode"
+    ) || name.starts_with("linux-image-")
+        || name.starts_with("firmware-linux")
+}
+
+/// When the container the probe runs in started: its PID 1's start ticks (counted from
+/// the machine's boot, read in the probe's own PID namespace, which is the container's)
+/// plus the machine's boot time. Both are truncated to whole seconds, so PID 1 may have
+/// started up to a second later than their sum: the sum plus one second is taken, so
+/// that a package unpacked just before the container started is never counted as
+/// upgraded after it.
+fn container_started_at(roots: &Roots, machine_booted_at: Option<i64>) -> Result<i64, String> {
+    let btime =
+        machine_booted_at.ok_or("the machine's boot time (btime of /proc/stat) is unknown")?;
+    let text = fs::read_to_string(roots.proc_path("1/stat"))
+        .map_err(|e| format!("failed to read /proc/1/stat: {e}"))?;
+    let pid1 = stat::parse(&text).ok_or("/proc/1/stat has no start time")?;
+    Ok(pid1.started_at(btime).saturating_add(1))
+}
+
 /// Combines the kernel and microcode verdicts with the flag files and package changes.
 pub fn collect(roots: &Roots, kernel: &KernelReport, microcode: &MicrocodeReport) -> RebootReport {
     collect_with(roots, &Database::new(&roots.fs), kernel, microcode)
@@ -40,7 +72,20 @@ pub fn collect_with(
     kernel: &KernelReport,
     microcode: &MicrocodeReport,
 ) -> RebootReport {
-    let booted_at = kernel.running.booted_at;
+    let container = kernel.container.is_some();
+    let (booted_at, remark) = match container {
+        false => (kernel.running.booted_at, None),
+        true => match container_started_at(roots, kernel.running.booted_at) {
+            Ok(started) => (
+                Some(started),
+                Some("a container: its kernel and microcode are the machine's".to_string()),
+            ),
+            Err(why) => (
+                None,
+                Some(format!("a container whose start time is unknown: {why}")),
+            ),
+        },
+    };
     let flag_file = roots.fs_path("/run/reboot-required").exists();
     let flag_packages: Vec<String> = fs::read_to_string(roots.fs_path("/run/reboot-required.pkgs"))
         .map(|t| {
@@ -59,21 +104,64 @@ pub fn collect_with(
     let mut report = RebootReport {
         needed: false,
         reasons: Vec::new(),
-        container: kernel.container.is_some(),
+        container,
         booted_at,
         flag_file,
         flag_packages,
         upgraded_since_boot,
-        remark: None,
+        remark,
     };
-    if report.container {
-        return report;
+    if !container {
+        machine_reasons(&mut report, kernel, microcode);
     }
-    let reason = |kind, message: String, packages: Vec<String>| RebootReason {
+    if report.flag_file {
+        let by = match report.flag_packages.is_empty() {
+            true => String::new(),
+            false => format!(" by {}", report.flag_packages.join(", ")),
+        };
+        report.reasons.push(reason(
+            ReasonKind::FlagFile,
+            format!("/run/reboot-required set{by}"),
+            report.flag_packages.clone(),
+        ));
+    }
+    // Kernels count through the kernel's status; in a container, whatever the machine
+    // loads does not count at all.
+    let changed: Vec<String> = report
+        .upgraded_since_boot
+        .iter()
+        .filter(|p| match container {
+            true => !is_machine_package(&p.name),
+            false => !p.name.starts_with("linux-image-"),
+        })
+        .map(|p| p.name.clone())
+        .collect();
+    if !changed.is_empty() {
+        let since = match container {
+            true => "the container started",
+            false => "boot",
+        };
+        report.reasons.push(reason(
+            ReasonKind::Packages,
+            format!("upgraded after {since}: {}", changed.join(", ")),
+            changed,
+        ));
+    }
+    report.needed = !report.reasons.is_empty();
+    report
+}
+
+fn reason(kind: ReasonKind, message: String, packages: Vec<String>) -> RebootReason {
+    RebootReason {
         kind,
         message,
         packages,
-    };
+    }
+}
+
+/// The reasons only a reboot of the machine settles: the kernel that boots next and the
+/// microcode it loads.
+fn machine_reasons(report: &mut RebootReport, kernel: &KernelReport, microcode: &MicrocodeReport) {
     match kernel.status {
         KernelStatus::AbiUpdatePending | KernelStatus::VersionUpdatePending => {
             let packages = kernel
@@ -108,32 +196,6 @@ pub fn collect_with(
             packages,
         ));
     }
-    if report.flag_file {
-        let by = match report.flag_packages.is_empty() {
-            true => String::new(),
-            false => format!(" by {}", report.flag_packages.join(", ")),
-        };
-        report.reasons.push(reason(
-            ReasonKind::FlagFile,
-            format!("/run/reboot-required set{by}"),
-            report.flag_packages.clone(),
-        ));
-    }
-    let changed: Vec<String> = report
-        .upgraded_since_boot
-        .iter()
-        .filter(|p| !p.name.starts_with("linux-image-"))
-        .map(|p| p.name.clone())
-        .collect();
-    if !changed.is_empty() {
-        report.reasons.push(reason(
-            ReasonKind::Packages,
-            format!("upgraded after boot: {}", changed.join(", ")),
-            changed,
-        ));
-    }
-    report.needed = !report.reasons.is_empty();
-    report
 }
 
 /// Boot-time packages whose dpkg file list is newer than the boot.

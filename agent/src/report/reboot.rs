@@ -10,20 +10,25 @@ pub struct RebootReport {
     pub needed: bool,
     /// Every reason a reboot is needed; empty when none is.
     pub reasons: Vec<RebootReason>,
-    /// Set inside a container: the kernel is the host's, and nothing here asks for a
-    /// reboot. The remark says so.
+    /// Set inside a container, whose "reboot" is its restart: it applies the container's
+    /// own userland packages but not the kernel or microcode, which are the machine's, so
+    /// those are never reasons here. The remark says so.
     pub container: bool,
-    /// Unix time of boot, against which package changes are judged.
+    /// Unix time of boot, against which package changes are judged. Inside a container,
+    /// the start of its PID 1 (the machine's `btime` plus PID 1's start ticks, rounded up
+    /// to the next second), not the machine's boot.
     pub booted_at: Option<i64>,
     /// `/run/reboot-required` exists.
     pub flag_file: bool,
     /// Lines of `/run/reboot-required.pkgs`: the packages that set the flag.
     pub flag_packages: Vec<String>,
-    /// Packages that only take effect on boot and were changed after it (kernel packages
-    /// included; they count as a reason through the kernel's status, not here).
+    /// Packages that only take effect on boot and were changed after it (`booted_at`).
+    /// Kernel packages are listed but count as a reason through the kernel's status, not
+    /// here; in a container, kernel, firmware and microcode packages never count.
     pub upgraded_since_boot: Vec<UpgradedPackage>,
     /// A remark for the verdict when no reboot is needed but something was not judged
-    /// (a custom kernel, an unknown kernel status).
+    /// (a custom kernel, an unknown kernel status, a container's kernel and microcode,
+    /// a container whose start time is unknown).
     pub remark: Option<String>,
 }
 
@@ -48,7 +53,9 @@ pub enum ReasonKind {
     Microcode,
     /// `/run/reboot-required` is set.
     FlagFile,
-    /// Boot-time packages (libc6, systemd, dbus, firmware, microcode) changed after boot.
+    /// Boot-time packages (libc6, systemd, dbus, firmware, microcode) changed after boot;
+    /// in a container, only its userland ones (libc6, systemd, dbus) changed after it
+    /// started.
     Packages,
 }
 
@@ -67,9 +74,6 @@ impl RebootReport {
     /// One line for the audit table: `reboot needed: kernel 6.1.0-28-amd64 installed,
     /// running 6.1.0-27-amd64 (+1 more)`, `no reboot needed`, or why none is asked for.
     pub fn verdict(&self) -> String {
-        if self.container {
-            return "no reboot: the kernel belongs to the container host".to_string();
-        }
         if let Some(first) = self.reasons.first() {
             let more = match self.reasons.len() - 1 {
                 0 => String::new(),

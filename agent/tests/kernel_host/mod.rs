@@ -123,6 +123,16 @@ impl Host {
         )
     }
 
+    /// A systemd-nspawn container whose PID 1 started `ticks` clock ticks (1/100 s) after
+    /// the machine booted, as `/proc/1/stat` in the container's PID namespace shows it.
+    pub fn container_started(&self, ticks: u64) -> &Self {
+        self.file("/run/systemd/container", "systemd-nspawn\n");
+        self.file(
+            "/proc/1/stat",
+            format!("1 (systemd) S 0 1 1 0 -1 4194560 900 0 0 0 5 3 0 0 20 0 1 0 {ticks} 22000000 3000 18446744073709551615\n"),
+        )
+    }
+
     /// An installed package with the given files, unpacked `changed` seconds after boot
     /// (negative: before).
     pub fn package(&self, name: &str, version: &str, files: &[&str], changed: i64) -> &Self {
