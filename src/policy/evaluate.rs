@@ -193,7 +193,7 @@ fn rule(rule: &Rule, hosts: &[Host]) -> RuleOutcome {
             .filter_map(|h| {
                 let report = h.report()?;
                 let reboot = &report.reboot;
-                if !reboot.needed || reboot.container {
+                if !reboot.needed {
                     return None;
                 }
                 let since = reboot
