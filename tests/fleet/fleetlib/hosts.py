@@ -255,14 +255,68 @@ def boot(name):
         time.sleep(0.05)
 
 
+def cgroup_dirs(name):
+    """The host's own cgroup in each hierarchy systemd uses (cgroup v2, or v1's name=systemd
+    and the hybrid `unified` one), under the supervisor's cgroup.
+
+    With `--keep-unit` nspawn puts the container in `payload/` under the cgroup it was
+    started in. Without a cgroup of its own per host, every host's systemd would share one
+    `payload/system.slice/...` tree: one host stopping a unit removes the cgroup another
+    host's systemd is starting the same unit in, which fails that start (status
+    219/CGROUP) and leaves the host `degraded`."""
+    own = {}
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                own[controllers] = path
+    except (OSError, ValueError):
+        return []
+    mounts = [("/sys/fs/cgroup", own.get(""))]  # cgroup v2 alone
+    if not os.path.exists("/sys/fs/cgroup/cgroup.procs"):
+        mounts = [("/sys/fs/cgroup/systemd", own.get("name=systemd")),
+                  ("/sys/fs/cgroup/unified", own.get(""))]
+    leaf = "pgfleet-%d" % ssh_port(name)
+    return [os.path.join(mount, path.lstrip("/"), leaf) for mount, path in mounts
+            if path is not None and os.path.exists(os.path.join(mount, "cgroup.procs"))]
+
+
+def enter_cgroups(dirs):
+    """Move the calling process into `dirs` (run in the child, before nspawn starts)."""
+    for d in dirs:
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "cgroup.procs"), "w") as f:
+            f.write("%d\n" % os.getpid())
+
+
+def remove_cgroups(dirs):
+    """Remove what a finished boot left of the host's cgroups, deepest first (best effort:
+    a cgroup that still has processes stays)."""
+    for top in dirs:
+        for root, subdirs, _ in os.walk(top, topdown=False):
+            for d in subdirs:
+                try:
+                    os.rmdir(os.path.join(root, d))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(top)
+        except OSError:
+            pass
+
+
 def spawn_nspawn(name):
-    """Start one boot of the host (the supervisor's child) and record its pid."""
+    """Start one boot of the host (the supervisor's child) in the host's own cgroup and
+    record its pid."""
     argv = ["systemd-nspawn", "--quiet", "-D", merged(name), "--register=no", "--keep-unit",
             "--boot", "--machine=pgfleet-%d" % ssh_port(name), "--hostname=" + name,
             "--console=read-only"]
+    dirs = cgroup_dirs(name)
+    remove_cgroups(dirs)  # the previous boot's, so this boot starts from a clean tree
     with open(os.path.join(host_dir(name), "console.log"), "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=lambda: enter_cgroups(dirs))
     state.replace(os.path.join(host_dir(name), "nspawn.pid"), "%d\n" % proc.pid)
     return proc
 
@@ -298,6 +352,7 @@ def supervise(name):
             time.sleep(0.2)
         if not stopping:
             note(name, "booting again")
+    remove_cgroups(cgroup_dirs(name))
 
 
 def note(name, text):
