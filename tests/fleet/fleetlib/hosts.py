@@ -501,6 +501,8 @@ def stop(names_, grace=15):
         time.sleep(0.2)
     for name in names_:
         kill(name)
+        # The supervisor removes them when it ends by itself; a killed one cannot.
+        remove_cgroups(cgroup_dirs(name))
         root = merged(name)
         for _ in range(50):
             if not is_mounted(root):
