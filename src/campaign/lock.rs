@@ -4,9 +4,15 @@
 //! instead of taking a second host down. The file says who holds it; the kernel drops the
 //! lock when the holder exits, however it exits, so a killed controller leaves no stale
 //! lock behind.
+//!
+//! The file may sit in a shared directory (the temporary one when there is no
+//! `$XDG_RUNTIME_DIR`, as under sudo) with a name anyone can compute: it is opened without
+//! following a symlink and used only when this user owns it, so another local user can
+//! neither redirect the write nor hold the lock to block every reboot campaign.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
@@ -20,6 +26,12 @@ pub enum LockError {
          it to end (or coordinate through --fleetlock)"
     )]
     Held { path: PathBuf, holder: String },
+    #[error(
+        "the reboot lock {path} belongs to uid {owner}, not to this user: another user may be \
+         holding it to block reboots; check and remove it, or set XDG_RUNTIME_DIR to a \
+         private directory"
+    )]
+    Untrusted { path: PathBuf, owner: u32 },
     #[error("cannot use the reboot lock {path}: {source}")]
     Io {
         path: PathBuf,
@@ -59,8 +71,17 @@ impl CampaignLock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(path)
             .map_err(io)?;
+        let owner = file.metadata().map_err(io)?.uid();
+        if owner != rustix::process::geteuid().as_raw() {
+            return Err(LockError::Untrusted {
+                path: path.to_path_buf(),
+                owner,
+            });
+        }
         if let Err(err) = flock(&file, FlockOperation::NonBlockingLockExclusive) {
             if err == rustix::io::Errno::WOULDBLOCK {
                 let mut text = String::new();
@@ -121,5 +142,33 @@ mod tests {
             std::fs::read_to_string(again.path()).expect("read"),
             "pid 4"
         );
+    }
+
+    #[test]
+    fn a_lock_file_planted_by_someone_else_is_refused_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("target");
+        std::fs::write(&target, "keep").expect("target");
+        let link = dir.path().join("link.lock");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let err = CampaignLock::take(&link, "pid 1").expect_err("a symlink is not followed");
+        assert!(err.to_string().contains("link.lock"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep");
+        // Another user's file (only root can make one here).
+        let planted = dir.path().join("planted.lock");
+        std::fs::write(&planted, "").expect("planted");
+        if rustix::fs::chown(
+            &planted,
+            Some(rustix::fs::Uid::from_raw(65534)),
+            Some(rustix::fs::Gid::from_raw(65534)),
+        )
+        .is_ok()
+        {
+            let err = CampaignLock::take(&planted, "pid 1").expect_err("not ours");
+            assert!(
+                matches!(err, LockError::Untrusted { owner: 65534, .. }),
+                "{err}"
+            );
+        }
     }
 }
